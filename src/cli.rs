@@ -1,0 +1,267 @@
+//! Command-line definitions (clap derive) and their translation into validated library
+//! configuration. Clap types stay here; the library never sees them.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use gpuaudit::backend::BackendChoice;
+use gpuaudit::bench::gemm::GemmDtype;
+use gpuaudit::run::{BenchSelection, DeviceSelection, RunConfig, Suite};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const ABOUT: &str =
+    "Prove whether reserved GPU (or CPU) capacity delivers what its contract promises";
+
+const LONG_ABOUT: &str = "\
+gpuaudit runs matrix-multiply (GEMM) and memory-bandwidth (STREAM) kernels on every device,
+checks that each answer is right before any time counts, measures with a median and its 95%
+confidence interval, and writes a result JSON file that a fleet report or a dispute can rest on.
+
+Start with:  gpuaudit run            (CUDA if a driver is present, otherwise the CPU)
+             gpuaudit info           (what was detected)";
+
+const RUN_AFTER_HELP: &str = "\
+Examples:
+  gpuaudit run                                 standard suite on every device (~2 min on 2 cores)
+  gpuaudit run --suite quick                   a 30-second smoke test
+  gpuaudit run --bench gemm --dtype bf16,fp8_e4m3 --json h100.json
+  gpuaudit run --bench stream.triad --precision 0.005 --max-time 2m
+  gpuaudit run --json - | jq .measurements     result JSON on standard output
+
+Exit codes: 0 ran (and every contract target passed), 1 a contract target failed,
+2 usage or input error, 3 backend or device unavailable or failed, 4 wrong results detected
+(possible silent data corruption), 130 interrupted (everything measured so far is kept).";
+
+#[derive(Debug, Parser)]
+#[command(name = "gpuaudit", version, about = ABOUT, long_about = LONG_ABOUT)]
+#[command(arg_required_else_help = true, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Measure every device, print a table and write a result JSON file
+    #[command(after_help = RUN_AFTER_HELP)]
+    Run(RunArgs),
+    /// Show the backend, devices, libraries and host that were detected
+    Info(InfoArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    /// CUDA when a driver and a GPU are present, otherwise the CPU
+    Auto,
+    /// NVIDIA GPUs through the CUDA driver, NVRTC and cuBLAS (exit 3 if unavailable)
+    Cuda,
+    /// The host CPU: threaded GEMM and STREAM
+    Cpu,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SuiteArg {
+    /// Small sizes, ~2 s per benchmark: a smoke test (~30 s on 2 cores)
+    Quick,
+    /// Sizes that fill the device, 8–20 s per benchmark (~2 min on 2 cores)
+    Standard,
+    /// 60 s per benchmark, for the tightest confidence intervals
+    Full,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressArg {
+    /// Live progress on a terminal, one line per benchmark otherwise
+    Auto,
+    /// One line per finished benchmark
+    Lines,
+    /// No progress output
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Which backend measures
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    pub backend: BackendArg,
+
+    /// Devices to measure: "all" or a comma list of indices such as 0,2
+    #[arg(long, default_value = "all", value_parser = parse_devices, value_name = "all|LIST")]
+    pub devices: DeviceSelection,
+
+    /// How long and how large: quick, standard or full
+    #[arg(long, value_enum, default_value_t = SuiteArg::Standard)]
+    pub suite: SuiteArg,
+
+    /// Benchmarks to run: gemm, stream, transfer, launch, or one variant such as stream.triad
+    /// or gemm.bf16 (comma-separated; default: all the backend offers)
+    #[arg(long, value_delimiter = ',', value_parser = BenchSelection::parse, value_name = "LIST")]
+    pub bench: Vec<BenchSelection>,
+
+    /// GEMM element types: fp64, fp32, tf32, fp16, bf16, fp8_e4m3 (comma-separated; default:
+    /// all the device offers)
+    #[arg(long, value_delimiter = ',', value_parser = parse_dtype, value_name = "LIST")]
+    pub dtype: Vec<GemmDtype>,
+
+    /// Where to write the result JSON ("-" for standard output) [default:
+    /// results/<hostname>-<UTC time>.json]
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+
+    /// Sample until the 95% CI of the median is within ± this fraction of it (0 < P < 1)
+    #[arg(long, default_value_t = 0.01, value_parser = parse_precision, value_name = "FRACTION")]
+    pub precision: f64,
+
+    /// Sampling budget per benchmark, e.g. 30s, 2m, 500ms or a number of seconds
+    /// [default: by suite: quick 2s, standard 8–20s, full 60s]
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub max_time: Option<Duration>,
+
+    /// Seed of the operand generator (default: fresh per run; recorded in the result)
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// Print nothing but errors (the result file is still written)
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// Progress display
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Which backend to probe
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    pub backend: BackendArg,
+
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl BackendArg {
+    pub fn choice(self) -> BackendChoice {
+        match self {
+            BackendArg::Auto => BackendChoice::Auto,
+            BackendArg::Cuda => BackendChoice::Cuda,
+            BackendArg::Cpu => BackendChoice::Cpu,
+        }
+    }
+}
+
+impl RunArgs {
+    pub fn config(&self, command: Vec<String>) -> RunConfig {
+        RunConfig {
+            backend: self.backend.choice(),
+            devices: self.devices.clone(),
+            suite: match self.suite {
+                SuiteArg::Quick => Suite::Quick,
+                SuiteArg::Standard => Suite::Standard,
+                SuiteArg::Full => Suite::Full,
+            },
+            benches: self.bench.clone(),
+            dtypes: self.dtype.clone(),
+            precision: self.precision,
+            max_time: self.max_time,
+            json: self.json.clone(),
+            seed: self.seed,
+            command,
+            ..RunConfig::default()
+        }
+    }
+}
+
+fn parse_devices(text: &str) -> Result<DeviceSelection, String> {
+    if text == "all" {
+        return Ok(DeviceSelection::All);
+    }
+    let list: Result<Vec<usize>, String> = text
+        .split(',')
+        .map(|part| {
+            part.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("'{part}' is not a device index; use \"all\" or e.g. 0,2"))
+        })
+        .collect();
+    let mut list = list?;
+    list.sort_unstable();
+    list.dedup();
+    Ok(DeviceSelection::List(list))
+}
+
+fn parse_dtype(text: &str) -> Result<GemmDtype, String> {
+    GemmDtype::parse(text).ok_or_else(|| {
+        format!(
+            "unknown dtype '{text}'; choose from {}",
+            GemmDtype::ALL.map(|d| d.name()).join(", ")
+        )
+    })
+}
+
+fn parse_precision(text: &str) -> Result<f64, String> {
+    let p: f64 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number; use a fraction such as 0.01 for ±1%"))?;
+    if p > 0.0 && p < 1.0 {
+        Ok(p)
+    } else {
+        Err(format!(
+            "{text} is out of range; the precision is a fraction strictly between 0 and 1, such as 0.01 for ±1%"
+        ))
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d = match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds > 0.0 => Duration::from_secs_f64(seconds),
+        Ok(_) => return Err(format!("{text} must be a positive duration")),
+        Err(_) => humantime::parse_duration(text).map_err(|e| {
+            format!("cannot parse '{text}' as a duration ({e}); use e.g. 30s, 2m, 500ms")
+        })?,
+    };
+    if d.is_zero() {
+        return Err(format!("{text} must be a positive duration"));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_both_forms() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("-3").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("NaN").is_err());
+    }
+
+    #[test]
+    fn precision_must_be_a_fraction() {
+        assert_eq!(parse_precision("0.01"), Ok(0.01));
+        for bad in ["0", "-0.1", "1", "2", "x", "NaN"] {
+            assert!(parse_precision(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn devices_parse() {
+        assert_eq!(parse_devices("all"), Ok(DeviceSelection::All));
+        assert_eq!(
+            parse_devices("2,0,2"),
+            Ok(DeviceSelection::List(vec![0, 2]))
+        );
+        assert!(parse_devices("0,x").is_err());
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

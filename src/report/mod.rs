@@ -1,0 +1,4 @@
+//! Everything a person reads: the terminal table, progress display, and later the fleet report.
+
+pub mod progress;
+pub mod table;

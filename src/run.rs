@@ -1,0 +1,558 @@
+//! `gpuaudit run`: plan the benchmarks for each device, measure every device concurrently (one
+//! thread each), and keep the result file current after every completed benchmark.
+
+use crate::backend::{Backend, BackendChoice, DeviceInfo, Selected};
+use crate::bench::gemm::{GemmDtype, GemmSpec};
+use crate::bench::stream::{StreamOp, StreamSpec};
+use crate::bench::{self, BenchContext, Family, Phase, SamplingSettings};
+use crate::error::{Error, Result};
+use crate::result::{self, Measurement, RunResult, RunSettings, Skipped, Tool};
+use crate::stats::StoppingRule;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suite {
+    /// A smoke test: small sizes, ~2 s per benchmark; about 30 s on a 2-core machine.
+    Quick,
+    /// The default: sizes that fill the device, ~10–20 s per benchmark.
+    Standard,
+    /// Larger budgets (60 s per benchmark) for the tightest intervals.
+    Full,
+}
+
+impl Suite {
+    pub fn name(self) -> &'static str {
+        match self {
+            Suite::Quick => "quick",
+            Suite::Standard => "standard",
+            Suite::Full => "full",
+        }
+    }
+}
+
+/// One benchmark (or variant) the user selected: `gemm`, or `gemm.bf16`, `stream.triad`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BenchSelection {
+    pub family: Family,
+    pub variant: Option<String>,
+}
+
+impl BenchSelection {
+    /// Parse `family` or `family.variant`, checking both against what exists.
+    pub fn parse(text: &str) -> std::result::Result<BenchSelection, String> {
+        let (family_name, variant) = match text.split_once('.') {
+            Some((f, v)) => (f, Some(v)),
+            None => (text, None),
+        };
+        let family = Family::parse(family_name).ok_or_else(|| {
+            format!(
+                "unknown benchmark '{family_name}'; choose from {}",
+                Family::ALL.map(|f| f.name()).join(", ")
+            )
+        })?;
+        if let Some(v) = variant {
+            let known: Vec<&str> = match family {
+                Family::Gemm => GemmDtype::ALL.iter().map(|d| d.name()).collect(),
+                Family::Stream => StreamOp::ALL.iter().map(|o| o.name()).collect(),
+                Family::Transfer => vec!["h2d", "d2h", "d2d", "bidir", "h2d_pageable"],
+                Family::Launch => vec!["empty_kernel"],
+            };
+            if !known.contains(&v) {
+                return Err(format!(
+                    "unknown {family_name} variant '{v}'; choose from {}",
+                    known.join(", ")
+                ));
+            }
+        }
+        Ok(BenchSelection {
+            family,
+            variant: variant.map(String::from),
+        })
+    }
+
+    fn wants(selections: &[BenchSelection], family: Family, variant: &str) -> bool {
+        selections
+            .iter()
+            .any(|s| s.family == family && s.variant.as_deref().is_none_or(|v| v == variant))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeviceSelection {
+    All,
+    List(Vec<usize>),
+}
+
+/// Everything `run` needs, validated (the CLI builds it; tests build it directly).
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub backend: BackendChoice,
+    pub devices: DeviceSelection,
+    pub suite: Suite,
+    /// Empty: every family the backend offers.
+    pub benches: Vec<BenchSelection>,
+    /// Empty: every GEMM dtype the device offers.
+    pub dtypes: Vec<GemmDtype>,
+    pub precision: f64,
+    pub confidence: f64,
+    /// Overrides the suite's per-benchmark sampling budget.
+    pub max_time: Option<Duration>,
+    /// `None`: `results/<host>-<time>.json`; `Some("-")`: standard output only.
+    pub json: Option<PathBuf>,
+    pub seed: Option<u64>,
+    pub command: Vec<String>,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            backend: BackendChoice::Auto,
+            devices: DeviceSelection::All,
+            suite: Suite::Standard,
+            benches: Vec::new(),
+            dtypes: Vec::new(),
+            precision: 0.01,
+            confidence: 0.95,
+            max_time: None,
+            json: None,
+            seed: None,
+            command: Vec::new(),
+        }
+    }
+}
+
+/// One planned benchmark on one device.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlanItem {
+    Gemm(GemmSpec),
+    Stream {
+        spec: StreamSpec,
+        ops: Vec<StreamOp>,
+    },
+}
+
+impl PlanItem {
+    pub fn family(&self) -> Family {
+        match self {
+            PlanItem::Gemm(_) => Family::Gemm,
+            PlanItem::Stream { .. } => Family::Stream,
+        }
+    }
+}
+
+/// Sampling budget per benchmark for a suite and family.
+pub fn budget(suite: Suite, family: Family) -> Duration {
+    let seconds = match (suite, family) {
+        (Suite::Quick, _) => 2,
+        (Suite::Standard, Family::Gemm) => 20,
+        (Suite::Standard, _) => 8,
+        (Suite::Full, _) => 60,
+    };
+    Duration::from_secs(seconds)
+}
+
+/// GEMM size per suite, backend and dtype. CPU sizes fill the cores for a fraction of a second
+/// per product; GPU sizes follow the field's convention (8192³, mamf-finder's headline shape).
+fn gemm_size(suite: Suite, device: &DeviceInfo, dtype: GemmDtype) -> usize {
+    let is_cpu = device.threads.is_some();
+    match (is_cpu, suite, dtype) {
+        (true, Suite::Quick, _) => 2048,
+        (true, Suite::Standard, GemmDtype::Fp64) => 3072,
+        (true, _, _) => 4096,
+        (false, Suite::Quick, _) => 4096,
+        (false, _, _) => 8192,
+    }
+}
+
+/// STREAM array size: ≥ 4× the last-level cache (assume 32 MiB when unknown), and in the
+/// standard and full suites ≥ 256 MiB per array (≥ 1 GiB in all on GPUs).
+fn stream_spec(suite: Suite, device: &DeviceInfo) -> StreamSpec {
+    let cache = device.last_level_cache_bytes.unwrap_or(32 << 20);
+    let is_cpu = device.threads.is_some();
+    let min_array: u64 = match (suite, is_cpu) {
+        (Suite::Quick, _) => 32 << 20,
+        (_, true) => 256 << 20,
+        (_, false) => 512 << 20,
+    };
+    StreamSpec::sized_for_cache(cache, 4, min_array)
+}
+
+/// The benchmarks to run on one device, and those selected but not available there.
+pub fn plan(
+    config: &RunConfig,
+    backend: &dyn Backend,
+    device: &DeviceInfo,
+    gemm_dtypes: &[GemmDtype],
+) -> (Vec<PlanItem>, Vec<Skipped>) {
+    let selections: Vec<BenchSelection> = if config.benches.is_empty() {
+        Family::ALL
+            .iter()
+            .map(|&family| BenchSelection {
+                family,
+                variant: None,
+            })
+            .collect()
+    } else {
+        config.benches.clone()
+    };
+    let explicit = !config.benches.is_empty();
+    let mut items = Vec::new();
+    let mut skipped = Vec::new();
+    let skip = |skipped: &mut Vec<Skipped>, bench: String, reason: String| {
+        skipped.push(Skipped {
+            device: Some(device.index),
+            bench,
+            reason,
+        })
+    };
+
+    for dtype in GemmDtype::ALL {
+        let selected = BenchSelection::wants(&selections, Family::Gemm, dtype.name())
+            && (config.dtypes.is_empty() || config.dtypes.contains(&dtype));
+        if !selected {
+            continue;
+        }
+        if gemm_dtypes.contains(&dtype) {
+            items.push(PlanItem::Gemm(GemmSpec::square(
+                dtype,
+                gemm_size(config.suite, device, dtype),
+            )));
+        } else if explicit || !config.dtypes.is_empty() {
+            skip(
+                &mut skipped,
+                format!("gemm.{dtype}"),
+                format!(
+                    "not offered by the {} backend on this device",
+                    backend.kind()
+                ),
+            );
+        }
+    }
+
+    let ops: Vec<StreamOp> = StreamOp::ALL
+        .into_iter()
+        .filter(|op| BenchSelection::wants(&selections, Family::Stream, op.name()))
+        .collect();
+    if !ops.is_empty() {
+        items.push(PlanItem::Stream {
+            spec: stream_spec(config.suite, device),
+            ops,
+        });
+    }
+
+    for family in [Family::Transfer, Family::Launch] {
+        if selections.iter().any(|s| s.family == family) && explicit {
+            skip(
+                &mut skipped,
+                family.name().into(),
+                format!("not available on the {} backend", backend.kind()),
+            );
+        }
+    }
+    (items, skipped)
+}
+
+/// What a running benchmark tells the display.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Started {
+        device: usize,
+        planned: usize,
+        skipped: Vec<Skipped>,
+    },
+    Progress {
+        device: usize,
+        label: String,
+        phase: Phase,
+    },
+    Measured(Measurement),
+    Failed {
+        device: usize,
+        message: String,
+    },
+    Finished {
+        device: usize,
+    },
+}
+
+/// Receives events on the main thread: progress bars, log lines, or nothing (tests).
+pub trait Observer {
+    fn event(&mut self, event: &Event);
+}
+
+/// A run's outcome: the result, where it was written, and what the exit code should reflect.
+pub struct Outcome {
+    pub result: RunResult,
+    /// Where the result was written; `None` for `--json -`.
+    pub path: Option<PathBuf>,
+    /// The intended path could not be written at the end and this fallback was used.
+    pub fallback_used: bool,
+    pub wrong_results: bool,
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// `results/<hostname>-<UTC time>.json`, with the time compacted for file names.
+pub fn default_result_path(hostname: &str, started_at: &str) -> PathBuf {
+    let stamp: String = started_at
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
+    Path::new("results").join(format!("{}-{}.json", result::sanitize(hostname), stamp))
+}
+
+fn fresh_seed() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    crate::rng::mix64(nanos ^ ((std::process::id() as u64) << 32))
+}
+
+/// Resolve where the result goes and check it is writable before any measuring.
+pub fn resolve_output(
+    config: &RunConfig,
+    hostname: &str,
+    started_at: &str,
+) -> Result<Option<PathBuf>> {
+    let path = match &config.json {
+        Some(p) if p.as_os_str() == "-" => return Ok(None),
+        Some(p) => p.clone(),
+        None => default_result_path(hostname, started_at),
+    };
+    result::ensure_writable(&path)?;
+    Ok(Some(path))
+}
+
+/// Run the configured benchmarks on every selected device of `selected.backend`.
+pub fn run(
+    config: &RunConfig,
+    selected: Selected,
+    observer: &mut dyn Observer,
+    cancel: &AtomicBool,
+) -> Result<Outcome> {
+    let started_at = now_rfc3339();
+    let host = crate::host::collect();
+    let path = resolve_output(config, &host.hostname, &started_at)?;
+    let backend = selected.backend.as_ref();
+
+    let device_indices: Vec<usize> = match &config.devices {
+        DeviceSelection::All => backend.devices().iter().map(|d| d.index).collect(),
+        DeviceSelection::List(list) => {
+            let available = backend.devices().len();
+            if let Some(bad) = list.iter().find(|&&i| i >= available) {
+                return Err(Error::Usage(format!(
+                    "--devices: device {bad} does not exist; the {} backend has {available} device(s) (0..{})",
+                    backend.kind(),
+                    available.saturating_sub(1)
+                )));
+            }
+            list.clone()
+        }
+    };
+    if device_indices.is_empty() {
+        return Err(Error::Environment(format!(
+            "the {} backend found no devices to measure",
+            backend.kind()
+        )));
+    }
+
+    let seed = config.seed.unwrap_or_else(fresh_seed);
+    let sampling_for = |family: Family| SamplingSettings {
+        rule: StoppingRule {
+            precision: config.precision,
+            level: config.confidence,
+            budget: config
+                .max_time
+                .unwrap_or_else(|| budget(config.suite, family)),
+            ..StoppingRule::default()
+        },
+        warmup: match config.suite {
+            Suite::Quick => Duration::from_millis(200),
+            _ => Duration::from_millis(1000),
+        },
+        ..SamplingSettings::default()
+    };
+
+    let devices: Vec<DeviceInfo> = device_indices
+        .iter()
+        .filter_map(|&i| backend.devices().get(i).cloned())
+        .collect();
+    let mut result = RunResult {
+        schema: result::SCHEMA.into(),
+        tool: Tool::this(),
+        complete: false,
+        interrupted: false,
+        started_at: started_at.clone(),
+        finished_at: None,
+        command: config.command.clone(),
+        settings: RunSettings {
+            suite: config.suite.name().into(),
+            precision: config.precision,
+            confidence: config.confidence,
+            max_time_s: config
+                .max_time
+                .unwrap_or_else(|| budget(config.suite, Family::Gemm))
+                .as_secs_f64(),
+            seed,
+            benches: if config.benches.is_empty() {
+                vec!["all".into()]
+            } else {
+                config
+                    .benches
+                    .iter()
+                    .map(|b| match &b.variant {
+                        Some(v) => format!("{}.{v}", b.family.name()),
+                        None => b.family.name().into(),
+                    })
+                    .collect()
+            },
+        },
+        host,
+        backend: backend.kind(),
+        backend_reason: selected.reason.clone(),
+        components: backend.components(),
+        devices,
+        measurements: Vec::new(),
+        skipped: Vec::new(),
+        errors: Vec::new(),
+    };
+    let save = |result: &RunResult| -> Result<()> {
+        match &path {
+            Some(p) => result.write_atomic(p),
+            None => Ok(()),
+        }
+    };
+    // Write at once: a file that says "incomplete" is better evidence than no file.
+    save(&result)?;
+
+    let (tx, rx) = mpsc::channel::<Event>();
+    let mut wrong_results = false;
+    std::thread::scope(|scope| {
+        for &index in &device_indices {
+            let tx = tx.clone();
+            let sampling_for = &sampling_for;
+            scope.spawn(move || {
+                measure_device(config, backend, index, seed, sampling_for, cancel, &tx);
+                let _ = tx.send(Event::Finished { device: index });
+            });
+        }
+        drop(tx);
+        for event in rx {
+            observer.event(&event);
+            match event {
+                Event::Measured(m) => {
+                    wrong_results |= !m.correct;
+                    result.measurements.push(m);
+                    if let Err(e) = save(&result) {
+                        result
+                            .errors
+                            .push(format!("intermediate write failed: {e}"));
+                    }
+                }
+                Event::Failed { device, message } => {
+                    result.errors.push(format!("device {device}: {message}"))
+                }
+                Event::Started { skipped, .. } => result.skipped.extend(skipped),
+                Event::Progress { .. } | Event::Finished { .. } => {}
+            }
+        }
+    });
+    result.interrupted = cancel.load(std::sync::atomic::Ordering::Relaxed);
+    result.complete = !result.interrupted && result.errors.is_empty();
+    result.finished_at = Some(now_rfc3339());
+
+    let mut fallback_used = false;
+    let written = match &path {
+        None => None,
+        Some(p) => match result.write_atomic(p) {
+            Ok(()) => Some(p.clone()),
+            Err(first) => {
+                let fallback = result::fallback_path(&result.host.hostname, &result.started_at);
+                result
+                    .errors
+                    .push(format!("{first}; wrote {} instead", fallback.display()));
+                result.write_atomic(&fallback).map_err(|second| {
+                    Error::Usage(format!(
+                        "{first}; the fallback {} failed too: {second}",
+                        fallback.display()
+                    ))
+                })?;
+                fallback_used = true;
+                Some(fallback)
+            }
+        },
+    };
+    Ok(Outcome {
+        result,
+        path: written,
+        fallback_used,
+        wrong_results,
+    })
+}
+
+/// Drive one device through its plan, reporting through `tx`. Runs on the device's own thread.
+fn measure_device(
+    config: &RunConfig,
+    backend: &dyn Backend,
+    index: usize,
+    seed: u64,
+    sampling_for: &dyn Fn(Family) -> SamplingSettings,
+    cancel: &AtomicBool,
+    tx: &mpsc::Sender<Event>,
+) {
+    let fail = |message: String| {
+        let _ = tx.send(Event::Failed {
+            device: index,
+            message,
+        });
+    };
+    let mut device = match backend.open(index) {
+        Ok(d) => d,
+        Err(e) => return fail(format!("cannot open: {e}")),
+    };
+    let info = device.info().clone();
+    let (items, skipped) = plan(config, backend, &info, &device.gemm_dtypes());
+    let _ = tx.send(Event::Started {
+        device: index,
+        planned: items.len(),
+        skipped,
+    });
+    for item in items {
+        if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let mut progress = |label: &str, phase: Phase| {
+            let _ = tx.send(Event::Progress {
+                device: index,
+                label: label.to_string(),
+                phase,
+            });
+        };
+        let mut ctx = BenchContext {
+            sampling: sampling_for(item.family()),
+            seed,
+            cancel,
+            progress: &mut progress,
+        };
+        let outcome = match &item {
+            PlanItem::Gemm(spec) => bench::run_gemm(device.as_mut(), *spec, &mut ctx).map(|m| {
+                let _ = tx.send(Event::Measured(m));
+            }),
+            PlanItem::Stream { spec, ops } => {
+                bench::run_stream(device.as_mut(), *spec, ops, &mut ctx, &mut |m| {
+                    let _ = tx.send(Event::Measured(m));
+                })
+            }
+        };
+        match outcome {
+            Ok(()) => {}
+            Err(e) => fail(format!("{}: {e}", item.family().name())),
+        }
+    }
+}
