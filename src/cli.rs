@@ -108,12 +108,12 @@ pub struct RunArgs {
     pub json: Option<PathBuf>,
 
     /// Sample until the 95% CI of the median is within ± this fraction of it (0 < P < 1)
-    #[arg(long, default_value_t = 0.01, value_parser = parse_precision, value_name = "FRACTION")]
+    #[arg(long, default_value_t = 0.01, value_parser = parse_precision, value_name = "FRACTION", allow_negative_numbers = true)]
     pub precision: f64,
 
     /// Sampling budget per benchmark, e.g. 30s, 2m, 500ms or a number of seconds
     /// [default: by suite: quick 2s, standard 8–20s, full 60s]
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", allow_negative_numbers = true)]
     pub max_time: Option<Duration>,
 
     /// Seed of the operand generator (default: fresh per run; recorded in the result)

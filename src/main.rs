@@ -5,7 +5,7 @@ mod cli;
 mod commands;
 
 use clap::Parser;
-use clap::error::ErrorKind;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use gpuaudit::error::exit_code;
 
 fn main() {
@@ -33,7 +33,13 @@ fn main() {
                 .lines()
                 .next()
                 .unwrap_or("error: invalid arguments");
-            eprintln!("{first} (see gpuaudit --help)");
+            let allowed = match e.get(ContextKind::ValidValue) {
+                Some(ContextValue::Strings(values)) => {
+                    format!("; choose from {}", values.join(", "))
+                }
+                _ => String::new(),
+            };
+            eprintln!("{first}{allowed} (see gpuaudit --help)");
             std::process::exit(exit_code::USAGE);
         }
     };
