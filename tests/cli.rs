@@ -17,6 +17,31 @@ fn load(path: &Path) -> serde_json::Value {
     serde_json::from_str(&text).expect("result file is valid JSON")
 }
 
+/// Poll `done` every 20 ms until it holds; fail the test after `limit`.
+fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Start `gpuaudit` in the background with standard error captured.
+fn spawn(args: &[&str], json: &Path, envs: &[(&str, &Path)]) -> std::process::Child {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("gpuaudit"));
+    cmd.args(args).arg("--json").arg(json);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawns")
+}
+
 /// A fast CPU run: one GEMM and one STREAM op, tiny budgets.
 const FAST: [&str; 8] = [
     "run",
@@ -214,46 +239,31 @@ fn asking_for_cuda_without_a_driver_is_exit_3() {
 fn ctrl_c_keeps_every_completed_benchmark() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("r.json");
-    let bin = assert_cmd::cargo::cargo_bin("gpuaudit");
     // Unreachable precision: triad samples for its whole 3 s budget, then dot starts.
-    let child = std::process::Command::new(bin)
-        .args([
-            "run",
-            "--backend",
-            "cpu",
-            "--suite",
-            "quick",
-            "--precision",
-            "0.0001",
-        ])
-        .args([
-            "--bench",
-            "stream.triad,stream.dot",
-            "--max-time",
-            "3s",
-            "--json",
-        ])
-        .arg(&path)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawns");
-    // Wait until the first measurement has been written.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let written = std::fs::read_to_string(&path)
+    let args = [
+        "run",
+        "--backend",
+        "cpu",
+        "--suite",
+        "quick",
+        "--precision",
+        "0.0001",
+    ];
+    let child = spawn(
+        &[
+            &args[..],
+            &["--bench", "stream.triad,stream.dot", "--max-time", "3s"],
+        ]
+        .concat(),
+        &path,
+        &[],
+    );
+    wait_until(Duration::from_secs(60), "the first measurement", || {
+        std::fs::read_to_string(&path)
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .is_some_and(|v| v["measurements"].as_array().is_some_and(|m| !m.is_empty()));
-        if written {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no measurement within 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+            .is_some_and(|v| v["measurements"].as_array().is_some_and(|m| !m.is_empty()))
+    });
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -281,33 +291,24 @@ fn a_result_path_that_vanishes_mid_run_falls_back_and_says_where() {
     let fallback_dir = dir.path().join("tmp");
     std::fs::create_dir_all(&fallback_dir).expect("mkdir");
     let path = target_dir.join("r.json");
-    let bin = assert_cmd::cargo::cargo_bin("gpuaudit");
-    let child = std::process::Command::new(bin)
-        .args([
-            "run",
-            "--backend",
-            "cpu",
-            "--suite",
-            "quick",
-            "--bench",
-            "stream.copy",
-        ])
-        .args(["--max-time", "3s", "--precision", "0.0001", "--json"])
-        .arg(&path)
-        .env("TMPDIR", &fallback_dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawns");
+    let args = [
+        "run",
+        "--backend",
+        "cpu",
+        "--suite",
+        "quick",
+        "--bench",
+        "stream.copy",
+    ];
+    let child = spawn(
+        &[&args[..], &["--max-time", "3s", "--precision", "0.0001"]].concat(),
+        &path,
+        &[("TMPDIR", &fallback_dir)],
+    );
     // The first (empty) result appears at start; then remove its folder before the run ends.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !path.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no initial result file"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(Duration::from_secs(30), "the initial result file", || {
+        path.exists()
+    });
     std::fs::remove_dir_all(&target_dir).expect("remove");
     let out = child.wait_with_output().expect("exits");
     let stderr = String::from_utf8_lossy(&out.stderr);

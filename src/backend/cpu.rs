@@ -129,70 +129,46 @@ pub trait CpuFloat: Copy + Default + Send + Sync + 'static {
     fn gemm(m: usize, n: usize, k: usize, a: &[Self], b: &[Self], c: &mut [Self]);
 }
 
-impl CpuFloat for f32 {
-    const NAME: &'static str = "f32";
-    fn from_f64(x: f64) -> Self {
-        x as f32
-    }
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
-    fn gemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
-        debug_assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
-        // SAFETY: the slices hold m×k, k×n and m×n elements (checked by the callers, asserted
-        // above); strides describe dense row-major storage within those bounds.
-        unsafe {
-            matrixmultiply::sgemm(
-                m,
-                k,
-                n,
-                1.0,
-                a.as_ptr(),
-                k as isize,
-                1,
-                b.as_ptr(),
-                n as isize,
-                1,
-                0.0,
-                c.as_mut_ptr(),
-                n as isize,
-                1,
-            )
+/// Both impls differ only in the matrixmultiply entry point.
+macro_rules! cpu_float {
+    ($t:ty, $name:literal, $gemm:path) => {
+        impl CpuFloat for $t {
+            const NAME: &'static str = $name;
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn gemm(m: usize, n: usize, k: usize, a: &[$t], b: &[$t], c: &mut [$t]) {
+                debug_assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+                // SAFETY: the slices hold m×k, k×n and m×n elements (callers slice them so,
+                // asserted above); the strides describe dense row-major storage within them.
+                unsafe {
+                    $gemm(
+                        m,
+                        k,
+                        n,
+                        1.0,
+                        a.as_ptr(),
+                        k as isize,
+                        1,
+                        b.as_ptr(),
+                        n as isize,
+                        1,
+                        0.0,
+                        c.as_mut_ptr(),
+                        n as isize,
+                        1,
+                    )
+                }
+            }
         }
-    }
+    };
 }
 
-impl CpuFloat for f64 {
-    const NAME: &'static str = "f64";
-    fn from_f64(x: f64) -> Self {
-        x
-    }
-    fn to_f64(self) -> f64 {
-        self
-    }
-    fn gemm(m: usize, n: usize, k: usize, a: &[f64], b: &[f64], c: &mut [f64]) {
-        debug_assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
-        // SAFETY: as for f32.
-        unsafe {
-            matrixmultiply::dgemm(
-                m,
-                k,
-                n,
-                1.0,
-                a.as_ptr(),
-                k as isize,
-                1,
-                b.as_ptr(),
-                n as isize,
-                1,
-                0.0,
-                c.as_mut_ptr(),
-                n as isize,
-                1,
-            )
-        }
-    }
-}
+cpu_float!(f32, "f32", matrixmultiply::sgemm);
+cpu_float!(f64, "f64", matrixmultiply::dgemm);
 
 pub struct CpuGemm<T> {
     m: usize,
