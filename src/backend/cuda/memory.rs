@@ -88,9 +88,7 @@ mod tests {
     #[test]
     fn the_fit_check_names_bytes_asked_and_free() {
         assert!(ensure_fits(1 << 30, 80 << 30, "x").is_ok());
-        let e = ensure_fits(60 << 30, 40 << 30, "STREAM arrays")
-            .err()
-            .expect("does not fit");
+        let e = ensure_fits(60 << 30, 40 << 30, "STREAM arrays").expect_err("does not fit");
         let text = e.to_string();
         assert!(
             text.contains("61440.0 MiB") && text.contains("40960.0 MiB"),
