@@ -125,6 +125,7 @@ fn info(args: &InfoArgs) -> Result<i32> {
             "backend_reason": selected.reason,
             "devices": backend.devices(),
             "components": backend.components(),
+            "cuda_libraries": backend::cuda::libs::report(),
             "host": host,
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
@@ -175,6 +176,24 @@ fn info(args: &InfoArgs) -> Result<i32> {
             line += &format!(": {problem}");
         }
         println!("{line}");
+    }
+    // The CUDA libraries, found or not, whichever backend was chosen: this is where a user sees
+    // why CUDA was not used, and which library versions a GPU run would use.
+    if backend.kind() != backend::BackendKind::Cuda {
+        println!("CUDA libraries:");
+        for c in backend::cuda::libs::report() {
+            let mut line = format!("  {}", c.name);
+            if let Some(v) = &c.version {
+                line += &format!(" {v}");
+            }
+            if let Some(p) = &c.path {
+                line += &format!(" ({p})");
+            }
+            if let Some(problem) = &c.problem {
+                line += &format!(": {problem}");
+            }
+            println!("{line}");
+        }
     }
     Ok(exit_code::OK)
 }

@@ -86,6 +86,75 @@ mod tests {
         0xDE67_AAA0_3E50_34A8,
     ];
 
+    /// `kernels/init.cu` implements the same generator: its constants and shifts must be ours, and
+    /// the known values its header documents must be the ones asserted above.
+    #[test]
+    fn cuda_source_has_the_same_constants_and_known_values() {
+        let source = include_str!("../kernels/init.cu");
+        let define = |name: &str| -> u64 {
+            let line = source
+                .lines()
+                .find(|l| l.starts_with(&format!("#define {name} ")))
+                .unwrap_or_else(|| panic!("init.cu defines no {name}"));
+            let hex = line
+                .split_whitespace()
+                .nth(2)
+                .and_then(|v| v.strip_prefix("0x"))
+                .map(|v| v.trim_end_matches("ull"))
+                .unwrap_or_else(|| panic!("cannot parse {line}"));
+            u64::from_str_radix(hex, 16).unwrap_or_else(|e| panic!("{line}: {e}"))
+        };
+        assert_eq!(define("GOLDEN_GAMMA"), GOLDEN_GAMMA);
+        assert_eq!(define("MIX_MUL1"), 0xBF58_476D_1CE4_E5B9);
+        assert_eq!(define("MIX_MUL2"), 0x94D0_49BB_1331_11EB);
+        // The shifts, in order, and the key and counter formulas.
+        for needle in [
+            "z = (z ^ (z >> 30)) * MIX_MUL1;",
+            "z = (z ^ (z >> 27)) * MIX_MUL2;",
+            "return z ^ (z >> 31);",
+            "return mix64(seed ^ mix64(stream + GOLDEN_GAMMA));",
+            "return mix64(key + (i + 1ull) * GOLDEN_GAMMA);",
+            "return (float)(rng_bits(key, i) >> 40) * (1.0f / 8388608.0f) - 1.0f;",
+        ] {
+            assert!(source.contains(needle), "init.cu lacks `{needle}`");
+        }
+        // A model of the device code built from the parsed constants agrees with CounterRng.
+        let (gamma, m1, m2) = (
+            define("GOLDEN_GAMMA"),
+            define("MIX_MUL1"),
+            define("MIX_MUL2"),
+        );
+        let mix = |mut z: u64| {
+            z = (z ^ (z >> 30)).wrapping_mul(m1);
+            z = (z ^ (z >> 27)).wrapping_mul(m2);
+            z ^ (z >> 31)
+        };
+        for (seed, stream) in [
+            (0u64, 0u64),
+            (42, 1),
+            (u64::MAX, 2),
+            (0x6770_7561_7564_6974, 7),
+        ] {
+            let key = mix(seed ^ mix(stream.wrapping_add(gamma)));
+            let rng = CounterRng::new(seed, stream);
+            for i in [0u64, 1, 2, 1000, u64::MAX - 1] {
+                let device = mix(key.wrapping_add(i.wrapping_add(1).wrapping_mul(gamma)));
+                assert_eq!(
+                    device,
+                    rng.bits(i),
+                    "seed {seed:#x} stream {stream} index {i}"
+                );
+            }
+        }
+        let documented: Vec<u64> = source
+            .lines()
+            .filter(|l| l.contains("KNOWN seed=0x6770756175646974 stream=0 bits("))
+            .filter_map(|l| l.rsplit("=0x").next())
+            .map(|hex| u64::from_str_radix(hex.trim(), 16).expect("hex known value"))
+            .collect();
+        assert_eq!(documented, KNOWN_BITS_SEED_GPUAUDIT_STREAM0);
+    }
+
     #[test]
     fn mix64_matches_splitmix_reference() {
         // SplitMix64 with state 0 yields 0xE220A8397B1DCDAF as its first output: the finaliser

@@ -4,6 +4,7 @@
 use crate::backend::{Backend, BackendChoice, DeviceInfo, Selected};
 use crate::bench::gemm::{GemmDtype, GemmSpec};
 use crate::bench::stream::{StreamOp, StreamSpec};
+use crate::bench::transfer::{TransferKind, TransferSpec};
 use crate::bench::{self, BenchContext, Family, Phase, SamplingSettings};
 use crate::error::{Error, Result};
 use crate::result::{self, Measurement, RunResult, RunSettings, Skipped, Tool};
@@ -128,18 +129,45 @@ impl Default for RunConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PlanItem {
     Gemm(GemmSpec),
+    /// Several shapes of one dtype; the best is reported as `gemm_max.<dtype>` (GPU, full suite).
+    GemmSweep(Vec<GemmSpec>),
     Stream {
         spec: StreamSpec,
         ops: Vec<StreamOp>,
     },
+    Transfer(TransferSpec),
+    Launch,
 }
 
 impl PlanItem {
     pub fn family(&self) -> Family {
         match self {
-            PlanItem::Gemm(_) => Family::Gemm,
+            PlanItem::Gemm(_) | PlanItem::GemmSweep(_) => Family::Gemm,
             PlanItem::Stream { .. } => Family::Stream,
+            PlanItem::Transfer(_) => Family::Transfer,
+            PlanItem::Launch => Family::Launch,
         }
+    }
+}
+
+/// Shapes of the full suite's GPU sweep (m, n, k): squares around the headline size plus
+/// k-heavy and k-light shapes, the kinds of shapes training and inference run.
+pub const GPU_SWEEP_SHAPES: [(usize, usize, usize); 7] = [
+    (2048, 2048, 2048),
+    (4096, 4096, 4096),
+    (6144, 6144, 6144),
+    (8192, 8192, 8192),
+    (12288, 12288, 12288),
+    (8192, 8192, 16384),
+    (16384, 16384, 4096),
+];
+
+/// Bytes per copy for transfers: 256 MiB (large enough that per-copy overhead is negligible), or
+/// 64 MiB in the quick suite.
+fn transfer_bytes(suite: Suite) -> u64 {
+    match suite {
+        Suite::Quick => 64 << 20,
+        _ => 256 << 20,
     }
 }
 
@@ -181,12 +209,17 @@ fn stream_spec(suite: Suite, device: &DeviceInfo) -> StreamSpec {
 }
 
 /// The benchmarks to run on one device, and those selected but not available there.
+///
+/// `free_memory` (bytes free on the device, when the backend knows) sizes GPU buffers: a STREAM
+/// plan that would not fit is skipped with the bytes asked for and free.
 pub fn plan(
     config: &RunConfig,
     backend: &dyn Backend,
     device: &DeviceInfo,
     gemm_dtypes: &[GemmDtype],
+    free_memory: Option<u64>,
 ) -> (Vec<PlanItem>, Vec<Skipped>) {
+    let is_gpu = backend.kind() == crate::backend::BackendKind::Cuda;
     let selections: Vec<BenchSelection> = if config.benches.is_empty() {
         Family::ALL
             .iter()
@@ -220,6 +253,14 @@ pub fn plan(
                 dtype,
                 gemm_size(config.suite, device, dtype),
             )));
+            if is_gpu && config.suite == Suite::Full {
+                items.push(PlanItem::GemmSweep(
+                    GPU_SWEEP_SHAPES
+                        .iter()
+                        .map(|&(m, n, k)| GemmSpec { dtype, m, n, k })
+                        .collect(),
+                ));
+            }
         } else if explicit || !config.dtypes.is_empty() {
             skip(
                 &mut skipped,
@@ -237,14 +278,40 @@ pub fn plan(
         .filter(|op| BenchSelection::wants(&selections, Family::Stream, op.name()))
         .collect();
     if !ops.is_empty() {
-        items.push(PlanItem::Stream {
-            spec: stream_spec(config.suite, device),
-            ops,
-        });
+        let spec = stream_spec(config.suite, device);
+        let needed = 3 * spec.array_bytes();
+        match free_memory {
+            // Half of what is free: the rest is headroom for the context and libraries.
+            Some(free) if needed > free / 2 => skip(
+                &mut skipped,
+                "stream".into(),
+                format!(
+                    "3 arrays of {} MiB ({} MiB) asked for, but only {} MiB of device memory is free",
+                    spec.array_bytes() >> 20,
+                    needed >> 20,
+                    free >> 20
+                ),
+            ),
+            _ => items.push(PlanItem::Stream { spec, ops }),
+        }
+    }
+
+    if is_gpu {
+        for kind in TransferKind::ALL {
+            if BenchSelection::wants(&selections, Family::Transfer, kind.name()) {
+                items.push(PlanItem::Transfer(TransferSpec {
+                    kind,
+                    bytes: transfer_bytes(config.suite),
+                }));
+            }
+        }
+        if BenchSelection::wants(&selections, Family::Launch, crate::bench::launch::VARIANT) {
+            items.push(PlanItem::Launch);
+        }
     }
 
     for family in [Family::Transfer, Family::Launch] {
-        if selections.iter().any(|s| s.family == family) && explicit {
+        if !is_gpu && selections.iter().any(|s| s.family == family) && explicit {
             skip(
                 &mut skipped,
                 family.name().into(),
@@ -517,7 +584,13 @@ fn measure_device(
         Err(e) => return fail(format!("cannot open: {e}")),
     };
     let info = device.info().clone();
-    let (items, skipped) = plan(config, backend, &info, &device.gemm_dtypes());
+    let (items, skipped) = plan(
+        config,
+        backend,
+        &info,
+        &device.gemm_dtypes(),
+        device.free_memory_bytes(),
+    );
     let _ = tx.send(Event::Started {
         device: index,
         planned: items.len(),
@@ -544,11 +617,25 @@ fn measure_device(
             PlanItem::Gemm(spec) => bench::run_gemm(device.as_mut(), *spec, &mut ctx).map(|m| {
                 let _ = tx.send(Event::Measured(m));
             }),
+            PlanItem::GemmSweep(specs) => bench::run_gemm_sweep(device.as_mut(), specs, &mut ctx)
+                .map(|m| {
+                    if let Some(m) = m {
+                        let _ = tx.send(Event::Measured(m));
+                    }
+                }),
             PlanItem::Stream { spec, ops } => {
                 bench::run_stream(device.as_mut(), *spec, ops, &mut ctx, &mut |m| {
                     let _ = tx.send(Event::Measured(m));
                 })
             }
+            PlanItem::Transfer(spec) => {
+                bench::transfer::run_transfer(device.as_mut(), *spec, &mut ctx).map(|m| {
+                    let _ = tx.send(Event::Measured(m));
+                })
+            }
+            PlanItem::Launch => bench::launch::run_launch(device.as_mut(), &mut ctx).map(|m| {
+                let _ = tx.send(Event::Measured(m));
+            }),
         };
         match outcome {
             Ok(()) => {}

@@ -6,9 +6,11 @@
 //! backends. Nothing here panics when hardware or libraries are missing: absence is data.
 
 pub mod cpu;
+pub mod cuda;
 
 use crate::bench::gemm::{GemmDtype, GemmSpec, ProductAccess};
 use crate::bench::stream::{StreamOp, StreamSpec};
+use crate::bench::transfer::TransferSpec;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -111,6 +113,38 @@ pub trait Device {
 
     /// Allocate and initialise the three STREAM arrays.
     fn stream(&mut self, spec: &StreamSpec) -> Result<Box<dyn StreamWorkload + '_>>;
+
+    /// Device memory free right now, for sizing buffers; `None` when the backend cannot tell
+    /// (host memory is sized by the backend itself).
+    fn free_memory_bytes(&self) -> Option<u64> {
+        None
+    }
+
+    /// Allocate and fill the buffers of one host↔device or device↔device copy.
+    fn transfer(&mut self, spec: &TransferSpec) -> Result<Box<dyn TransferWorkload + '_>> {
+        Err(Error::Unsupported(format!("transfer {}", spec.kind.name())))
+    }
+
+    /// Prepare back-to-back launches of an empty kernel.
+    fn launch(&mut self) -> Result<Box<dyn LaunchWorkload + '_>> {
+        Err(Error::Unsupported("kernel launch latency".into()))
+    }
+}
+
+/// A prepared copy; [`Timed::run_timed`] runs it `iterations` times.
+pub trait TransferWorkload: Timed {
+    /// Copy engine path and memory kinds, e.g. "cuMemcpyHtoDAsync from pinned host memory".
+    fn implementation(&self) -> String;
+
+    /// Compare every destination byte with its source after the latest run; `None` when equal,
+    /// else a description of the first difference.
+    fn check(&mut self) -> Result<Option<String>>;
+}
+
+/// Back-to-back launches of an empty kernel; [`Timed::run_timed`] returns the elapsed seconds of
+/// `iterations` launches.
+pub trait LaunchWorkload: Timed {
+    fn implementation(&self) -> String;
 }
 
 /// Something run back-to-back and timed with the backend's own clock (device events on CUDA, a
@@ -181,5 +215,5 @@ pub fn select(choice: BackendChoice) -> Result<Selected> {
 
 /// Try to bring up the CUDA backend; the error is a sentence saying what is missing.
 fn probe_cuda() -> std::result::Result<Box<dyn Backend>, String> {
-    Err("this build has no CUDA backend yet".into())
+    cuda::CudaBackend::probe().map(|b| Box::new(b) as Box<dyn Backend>)
 }

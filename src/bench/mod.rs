@@ -9,7 +9,9 @@
 //! 5. check the answer again, so corruption under sustained load is caught too.
 
 pub mod gemm;
+pub mod launch;
 pub mod stream;
+pub mod transfer;
 
 use crate::backend::{Device, StreamWorkload};
 use crate::error::{Error, Result};
@@ -92,7 +94,7 @@ pub struct BenchContext<'a> {
 }
 
 impl BenchContext<'_> {
-    fn cancelled(&self) -> bool {
+    pub(crate) fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
     }
 }
@@ -167,7 +169,7 @@ pub fn sample(
     })
 }
 
-fn finish(
+pub(crate) fn finish(
     mut m: Measurement,
     sampled: Option<Sampled>,
     level: f64,
@@ -237,6 +239,64 @@ pub fn run_gemm(
     };
     let sampled = if after.passed { Some(sampled) } else { None };
     Ok(finish(m, sampled, ctx.sampling.rule.level, started))
+}
+
+/// Longest sampling per shape of a sweep: the sweep looks for the best shape, and a few seconds
+/// per shape pin a median down well enough to rank them.
+pub const SWEEP_BUDGET_PER_SHAPE: Duration = Duration::from_secs(5);
+
+/// Measure every shape in `specs` (one dtype) and report the best median as `gemm_max.<dtype>`:
+/// the maximum achievable FLOP rate, as mamf-finder reports it. Every shape is verified as in
+/// [`run_gemm`]; a wrong result anywhere is reported instead of a best.
+pub fn run_gemm_sweep(
+    device: &mut dyn Device,
+    specs: &[GemmSpec],
+    ctx: &mut BenchContext<'_>,
+) -> Result<Option<Measurement>> {
+    let saved = ctx.sampling;
+    ctx.sampling.rule.budget = ctx.sampling.rule.budget.min(SWEEP_BUDGET_PER_SHAPE);
+    let mut results = Vec::new();
+    for spec in specs {
+        if ctx.cancelled() {
+            break;
+        }
+        let measured = run_gemm(device, *spec, ctx);
+        match measured {
+            Ok(m) => results.push(m),
+            Err(e) => {
+                ctx.sampling = saved;
+                return Err(e);
+            }
+        }
+    }
+    ctx.sampling = saved;
+    let shapes: Vec<String> = specs
+        .iter()
+        .map(|s| format!("{}×{}×{}", s.m, s.n, s.k))
+        .collect();
+    let mut chosen = match results.iter().position(|m| !m.correct) {
+        Some(bad) => results.swap_remove(bad),
+        None => {
+            let best = results
+                .iter()
+                .enumerate()
+                .filter_map(|(i, m)| m.summary.as_ref().map(|s| (i, s.median)))
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(i, _)| i);
+            match best {
+                Some(i) => results.swap_remove(i),
+                None => return Ok(None),
+            }
+        }
+    };
+    chosen.bench = "gemm_max".into();
+    chosen.metric = format!("gemm_max.{}.{}", chosen.variant, chosen.unit.name());
+    chosen.check = format!(
+        "best median of the shapes {} (each checked as for gemm); {}",
+        shapes.join(", "),
+        chosen.check
+    );
+    Ok(Some(chosen))
 }
 
 /// Check the STREAM arrays against the expected state; `None` when correct, else a description.
