@@ -14,6 +14,7 @@ pub mod report;
 pub mod result;
 pub mod rng;
 pub mod run;
+pub mod specs;
 pub mod stats;
 
 pub use error::{Error, Result};

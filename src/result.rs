@@ -351,7 +351,7 @@ pub fn sanitize(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample_result() -> RunResult {
