@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod contract;
 pub mod error;
 pub mod host;
 pub mod report;

@@ -178,8 +178,14 @@ pub fn detect(name: &str, memory_bytes: u64, sm_count: Option<u32>) -> Detection
             memory_bytes == 0 || (reported >= 0.9 * s.memory_gb && reported <= 1.2 * s.memory_gb);
         by_stated && by_reported
     };
-    let candidates: Vec<&'static Sku> = by_name.iter().copied().filter(|s| memory_fits(s)).collect();
-    let ids = |v: &[&Sku]| v.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", ");
+    let candidates: Vec<&'static Sku> =
+        by_name.iter().copied().filter(|s| memory_fits(s)).collect();
+    let ids = |v: &[&Sku]| {
+        v.iter()
+            .map(|s| s.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let sku = match candidates.as_slice() {
         [one] => *one,
         [] => {
@@ -231,7 +237,11 @@ pub fn annotate(result: &mut RunResult) -> Vec<String> {
         match detected {
             Detection::Known(sku) => {
                 d.sku = Some(sku.id.clone());
-                for m in result.measurements.iter_mut().filter(|m| m.device == d.index) {
+                for m in result
+                    .measurements
+                    .iter_mut()
+                    .filter(|m| m.device == d.index)
+                {
                     m.peak = sku.peak(&m.metric);
                     m.fraction_of_peak = match (m.peak, m.median()) {
                         (Some(p), Some(median)) if p > 0.0 => Some(median / p),
@@ -375,14 +385,24 @@ mod tests {
     fn device_names_map_to_skus() {
         let gb = 1_000_000_000u64;
         let cases: [(&str, u64, Option<u32>, &str); 14] = [
-            ("NVIDIA H100 80GB HBM3", 85_520_000_000, Some(132), "h100-sxm"),
+            (
+                "NVIDIA H100 80GB HBM3",
+                85_520_000_000,
+                Some(132),
+                "h100-sxm",
+            ),
             ("NVIDIA H100 PCIe", 85 * gb, Some(114), "h100-pcie"),
             ("NVIDIA H100 NVL", 100 * gb, Some(132), "h100-nvl"),
             ("NVIDIA H200", 150 * gb, Some(132), "h200"),
             ("NVIDIA A100-SXM4-40GB", 42 * gb, Some(108), "a100-sxm-40gb"),
             ("NVIDIA A100-SXM4-80GB", 0, None, "a100-sxm-80gb"),
             ("NVIDIA A100-PCIE-40GB", 0, None, "a100-pcie-40gb"),
-            ("NVIDIA A100 80GB PCIe", 85 * gb, Some(108), "a100-pcie-80gb"),
+            (
+                "NVIDIA A100 80GB PCIe",
+                85 * gb,
+                Some(108),
+                "a100-pcie-80gb",
+            ),
             ("NVIDIA L40S", 48 * gb, Some(142), "l40s"),
             ("NVIDIA L4", 24 * gb, Some(58), "l4"),
             ("NVIDIA A10G", 24 * gb, Some(80), "a10g"),
@@ -425,7 +445,10 @@ mod tests {
         assert_eq!(h100.sparse("gemm.bf16.tflops"), Some(1979.0));
         let l40s = find("L40S").expect("case-insensitive");
         assert_eq!(l40s.peak("gemm.fp64.tflops"), Some(1.4)); // no FP64 tensor cores
-        assert_eq!(find("a100-sxm-80gb").and_then(|s| s.peak("gemm.fp8_e4m3.tflops")), None);
+        assert_eq!(
+            find("a100-sxm-80gb").and_then(|s| s.peak("gemm.fp8_e4m3.tflops")),
+            None
+        );
     }
 
     #[test]
