@@ -417,6 +417,58 @@ mod tests {
     }
 
     #[test]
+    fn an_undecided_target_keeps_a_precise_measurement_sampling() {
+        /// Undecided until 30 samples: stands in for a contract target near the median.
+        struct NeedsThirty;
+        impl Decision for NeedsThirty {
+            fn undecided(&self, device: usize, metric: &str, samples: &[f64]) -> bool {
+                device == 0 && metric == "stream.triad.gbps" && samples.len() < 30
+            }
+        }
+        let cancel = AtomicBool::new(false);
+        let mut progress = |_: &str, _: Phase| {};
+        let mut ctx = BenchContext {
+            sampling: SamplingSettings {
+                rule: StoppingRule {
+                    budget: Duration::from_secs(30),
+                    ..StoppingRule::default()
+                },
+                warmup: Duration::ZERO,
+                min_sample: Duration::from_millis(10),
+            },
+            seed: 1,
+            cancel: &cancel,
+            progress: &mut progress,
+            decision: Some(&NeedsThirty),
+        };
+        let mut run = |iterations: u32| Ok(iterations as f64 * 1e-3);
+        let s = sample_for(
+            Some((0, "stream.triad.gbps")),
+            "fake",
+            &mut run,
+            Unit::Gbps,
+            1e6,
+            &mut ctx,
+        )
+        .expect("no errors");
+        assert_eq!(
+            (s.values.len(), s.stop_reason),
+            (30, StopReason::PrecisionReached)
+        );
+        // Another metric is not held back: precision stops it at the minimum of 10.
+        let s = sample_for(
+            Some((0, "stream.copy.gbps")),
+            "fake",
+            &mut run,
+            Unit::Gbps,
+            1e6,
+            &mut ctx,
+        )
+        .expect("no errors");
+        assert_eq!(s.values.len(), 10);
+    }
+
+    #[test]
     fn sampling_stops_when_interrupted() {
         let cancel = AtomicBool::new(false);
         let mut progress = |_: &str, _: Phase| {};
