@@ -172,6 +172,9 @@ impl std::fmt::Display for StopReason {
     }
 }
 
+/// A decision still open on the samples so far (see [`StoppingRule::should_stop_deciding`]).
+pub type Undecided<'a> = &'a dyn Fn(&[f64]) -> bool;
+
 /// When to stop sampling: once the median's CI is tight enough (after a minimum number of
 /// samples), or when the time budget or sample cap is reached.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -214,7 +217,7 @@ impl StoppingRule {
         &self,
         samples: &[f64],
         elapsed: Duration,
-        undecided: Option<&dyn Fn(&[f64]) -> bool>,
+        undecided: Option<Undecided<'_>>,
     ) -> Option<StopReason> {
         if elapsed >= self.budget && !samples.is_empty() {
             return Some(StopReason::TimeBudget);

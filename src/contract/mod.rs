@@ -533,7 +533,8 @@ impl Validator<'_> {
                 }
             }
         } else {
-            unreachable!("exactly one price field was checked above")
+            // Not reached: exactly one price field was required above.
+            return Err(self.err(Some(price.span()), "price", "no price given"));
         };
 
         let term = match &raw.term {

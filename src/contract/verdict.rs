@@ -215,8 +215,7 @@ fn measurement<'a>(result: &'a RunResult, device: usize, metric: &str) -> Option
     result
         .measurements
         .iter()
-        .filter(|m| m.device == device && m.metric == metric)
-        .next_back()
+        .rfind(|m| m.device == device && m.metric == metric)
 }
 
 /// A device's estimate of `metric` at `level`, or the status and reason why there is none.
