@@ -26,6 +26,7 @@ Examples:
   gpuaudit run --bench gemm --dtype bf16,fp8_e4m3 --json h100.json
   gpuaudit run --bench stream.triad --precision 0.005 --max-time 2m
   gpuaudit run --json - | jq .measurements     result JSON on standard output
+  gpuaudit run --contract contracts/aws-p5.48xlarge.toml   judge against a contract
 
 Exit codes: 0 ran (and every contract target passed), 1 a contract target failed,
 2 usage or input error, 3 backend or device unavailable or failed, 4 wrong results detected
@@ -46,6 +47,50 @@ pub enum Command {
     Run(RunArgs),
     /// Show the backend, devices, libraries and host that were detected
     Info(InfoArgs),
+    /// Judge saved result files against a contract (offline)
+    #[command(after_help = CHECK_AFTER_HELP)]
+    Check(CheckArgs),
+    /// Print the built-in datasheet table (dense peaks per GPU SKU), or one SKU in detail
+    Specs(SpecsArgs),
+}
+
+const CHECK_AFTER_HELP: &str = "\
+Examples:
+  gpuaudit check --contract contracts/aws-p5.48xlarge.toml results/node1.json results/node2.json
+  gpuaudit check --contract my.toml run.json --json judged.json
+
+Exit codes: 0 every result delivers the contract, 1 a target failed (or was inconclusive and the
+contract says on_inconclusive = \"fail\"), 2 invalid contract or result file, 4 a result holds
+wrong results.";
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The contract (TOML) to judge against
+    #[arg(long, value_name = "FILE")]
+    pub contract: PathBuf,
+
+    /// Result files written by gpuaudit run (schema gpuaudit.result/v1); each is one instance
+    #[arg(required = true, value_name = "RESULT.json")]
+    pub results: Vec<PathBuf>,
+
+    /// Write the judged result (with its verdict) here, atomically ("-" for standard output);
+    /// needs exactly one result file
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+
+    /// Print nothing but errors
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SpecsArgs {
+    /// A SKU id (e.g. h100-sxm) or a device name (e.g. "NVIDIA H100 80GB HBM3")
+    pub sku: Option<String>,
+
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -115,6 +160,11 @@ pub struct RunArgs {
     /// [default: by suite: quick 2s, standard 8–20s, full 60s]
     #[arg(long, value_parser = parse_duration, value_name = "DURATION", allow_negative_numbers = true)]
     pub max_time: Option<Duration>,
+
+    /// Judge the result against this contract (TOML): verdict table, "verdict" in the result,
+    /// exit 1 if a target fails; undecided targets get more samples within the time budget
+    #[arg(long, value_name = "FILE")]
+    pub contract: Option<PathBuf>,
 
     /// Seed of the operand generator (default: fresh per run; recorded in the result)
     #[arg(long)]

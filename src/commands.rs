@@ -1,11 +1,13 @@
 //! What each subcommand does at the binary's edge: printing, exit codes, signal handling.
 
-use crate::cli::{Cli, Command, InfoArgs, ProgressArg, RunArgs};
+use crate::cli::{CheckArgs, Cli, Command, InfoArgs, ProgressArg, RunArgs, SpecsArgs};
 use anyhow::Result;
 use gpuaudit::backend;
+use gpuaudit::contract::Contract;
 use gpuaudit::error::exit_code;
 use gpuaudit::report::progress::{Progress, ProgressMode};
-use gpuaudit::report::table;
+use gpuaudit::report::{table, verdict};
+use gpuaudit::result::RunResult;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +16,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Run(args) => run(&args),
         Command::Info(args) => info(&args),
+        Command::Check(args) => check(&args),
+        Command::Specs(args) => specs(&args),
     }
 }
 
@@ -39,7 +43,11 @@ fn install_interrupt_handler() -> Arc<AtomicBool> {
 }
 
 fn run(args: &RunArgs) -> Result<i32> {
-    let config = args.config(std::env::args().collect());
+    let mut config = args.config(std::env::args().collect());
+    // A bad contract is an input error: say so before any measuring.
+    if let Some(path) = &args.contract {
+        config.contract = Some(Contract::load(path)?);
+    }
     let to_stdout = config.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
     let say = |text: &str| {
         if !args.quiet {
@@ -83,6 +91,19 @@ fn run(args: &RunArgs) -> Result<i32> {
     } else if !args.quiet {
         print!("\n{rendered}");
     }
+    for note in &outcome.sku_notes {
+        say(note);
+    }
+    if let Some(v) = &result.verdict
+        && !args.quiet
+    {
+        let text = verdict::render_verdict(v, prefix);
+        if to_stdout {
+            eprint!("\n{text}");
+        } else {
+            print!("\n{text}");
+        }
+    }
     for s in &result.skipped {
         say(&format!("skipped {}: {}", s.bench, s.reason));
     }
@@ -109,10 +130,105 @@ fn run(args: &RunArgs) -> Result<i32> {
         exit_code::INTERRUPTED
     } else if !result.errors.is_empty() {
         exit_code::ENVIRONMENT
+    } else if result.verdict.as_ref().is_some_and(|v| !v.accepted) {
+        exit_code::TARGET_FAILED
     } else {
         exit_code::OK
     };
     Ok(code)
+}
+
+/// `gpuaudit check`: read everything first (any bad input is exit 2 with nothing written), then
+/// judge each result as one instance.
+fn check(args: &CheckArgs) -> Result<i32> {
+    let contract = Contract::load(&args.contract)?;
+    if args.json.is_some() && args.results.len() != 1 {
+        return Err(gpuaudit::Error::Usage(format!(
+            "--json writes one judged result; {} result files were given (judge them one at a time, or drop --json)",
+            args.results.len()
+        ))
+        .into());
+    }
+    let mut results = Vec::new();
+    for path in &args.results {
+        results.push((path, RunResult::load(path)?));
+    }
+    let now = std::time::SystemTime::now();
+    let mut accepted = true;
+    let mut wrong = false;
+    for (path, result) in &mut results {
+        for note in gpuaudit::specs::annotate(result) {
+            if !args.quiet {
+                eprintln!("{}: {note}", path.display());
+            }
+        }
+        let v = gpuaudit::contract::judge(&contract, result, now);
+        accepted &= v.accepted;
+        wrong |= result.measurements.iter().any(|m| !m.correct);
+        if !args.quiet {
+            let prefix = match result.backend {
+                backend::BackendKind::Cpu => "cpu",
+                backend::BackendKind::Cuda => "gpu",
+            };
+            println!(
+                "== {} ({}, {})\n{}",
+                path.display(),
+                result.host.hostname,
+                result.started_at,
+                verdict::render_verdict(&v, prefix)
+            );
+        }
+        result.verdict = Some(v);
+    }
+    if let (Some(out), Some((_, result))) = (&args.json, results.first()) {
+        if out.as_os_str() == "-" {
+            println!("{}", result.to_json()?);
+        } else {
+            result.write_atomic(out)?;
+        }
+    }
+    Ok(if wrong {
+        exit_code::WRONG_RESULTS
+    } else if accepted {
+        exit_code::OK
+    } else {
+        exit_code::TARGET_FAILED
+    })
+}
+
+/// `gpuaudit specs [SKU]`.
+fn specs(args: &SpecsArgs) -> Result<i32> {
+    use gpuaudit::specs::{self, Detection};
+    let Some(query) = &args.sku else {
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(specs::all())?);
+        } else {
+            print!("{}", table::render(&specs::table_rows()));
+            println!(
+                "\nDense peaks per GPU: TFLOPS (int8: TOPS), memory GB, bandwidth GB/s. Sparse figures are never peaks; `gpuaudit specs SKU` shows them and the sources."
+            );
+        }
+        return Ok(exit_code::OK);
+    };
+    let sku = match specs::find(query) {
+        Some(s) => s,
+        None => match specs::detect(query, 0, None) {
+            Detection::Known(s) => s,
+            Detection::Unknown(why) => {
+                return Err(gpuaudit::Error::Usage(format!(
+                    "unknown SKU \"{query}\" ({why}); known SKUs: {}",
+                    specs::known_ids()
+                ))
+                .into());
+            }
+        },
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(sku)?);
+    } else {
+        print!("{}", specs::describe(sku));
+    }
+    Ok(exit_code::OK)
 }
 
 fn info(args: &InfoArgs) -> Result<i32> {

@@ -8,12 +8,14 @@
 
 pub mod backend;
 pub mod bench;
+pub mod contract;
 pub mod error;
 pub mod host;
 pub mod report;
 pub mod result;
 pub mod rng;
 pub mod run;
+pub mod specs;
 pub mod stats;
 
 pub use error::{Error, Result};

@@ -207,6 +207,9 @@ pub struct RunResult {
     /// Errors that stopped part of the run (a device that failed, a library call that failed).
     #[serde(default)]
     pub errors: Vec<String>,
+    /// The judgement against a contract, when one was given (`run --contract`, `check`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<crate::contract::Verdict>,
 }
 
 impl RunResult {
@@ -351,7 +354,7 @@ pub fn sanitize(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample_result() -> RunResult {
@@ -391,6 +394,7 @@ mod tests {
             measurements: vec![m],
             skipped: vec![],
             errors: vec![],
+            verdict: None,
         }
     }
 

@@ -105,6 +105,8 @@ pub struct RunConfig {
     pub json: Option<PathBuf>,
     pub seed: Option<u64>,
     pub command: Vec<String>,
+    /// Judge the result against this contract (and keep sampling undecided targets).
+    pub contract: Option<crate::contract::Contract>,
 }
 
 impl Default for RunConfig {
@@ -121,6 +123,7 @@ impl Default for RunConfig {
             json: None,
             seed: None,
             command: Vec::new(),
+            contract: None,
         }
     }
 }
@@ -358,6 +361,8 @@ pub struct Outcome {
     /// The intended path could not be written at the end and this fallback was used.
     pub fallback_used: bool,
     pub wrong_results: bool,
+    /// One line per GPU whose datasheet SKU is unknown (no peak, no SKU check).
+    pub sku_notes: Vec<String>,
 }
 
 fn now_rfc3339() -> String {
@@ -488,6 +493,7 @@ pub fn run(
         measurements: Vec::new(),
         skipped: Vec::new(),
         errors: Vec::new(),
+        verdict: None,
     };
     let save = |result: &RunResult| -> Result<()> {
         match &path {
@@ -533,6 +539,11 @@ pub fn run(
     result.interrupted = cancel.load(std::sync::atomic::Ordering::Relaxed);
     result.complete = !result.interrupted && result.errors.is_empty();
     result.finished_at = Some(now_rfc3339());
+    // Datasheet peaks, and the verdict when a contract was given, go into the final file.
+    let sku_notes = crate::specs::annotate(&mut result);
+    if let Some(contract) = &config.contract {
+        result.verdict = Some(crate::contract::judge(contract, &result, SystemTime::now()));
+    }
 
     let mut fallback_used = false;
     let written = match &path {
@@ -560,6 +571,7 @@ pub fn run(
         path: written,
         fallback_used,
         wrong_results,
+        sku_notes,
     })
 }
 
@@ -612,6 +624,7 @@ fn measure_device(
             seed,
             cancel,
             progress: &mut progress,
+            decision: config.contract.as_ref().map(|c| c as &dyn bench::Decision),
         };
         let outcome = match &item {
             PlanItem::Gemm(spec) => bench::run_gemm(device.as_mut(), *spec, &mut ctx).map(|m| {

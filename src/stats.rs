@@ -172,6 +172,9 @@ impl std::fmt::Display for StopReason {
     }
 }
 
+/// A decision still open on the samples so far (see [`StoppingRule::should_stop_deciding`]).
+pub type Undecided<'a> = &'a dyn Fn(&[f64]) -> bool;
+
 /// When to stop sampling: once the median's CI is tight enough (after a minimum number of
 /// samples), or when the time budget or sample cap is reached.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -203,6 +206,19 @@ impl StoppingRule {
     /// Decide whether to stop after the samples so far, `elapsed` into the budget.
     /// The time budget always wins, even below `min_samples`: a run must end when promised.
     pub fn should_stop(&self, samples: &[f64], elapsed: Duration) -> Option<StopReason> {
+        self.should_stop_deciding(samples, elapsed, None)
+    }
+
+    /// As [`should_stop`](Self::should_stop), with an optional decision predicate (a contract
+    /// target on this measurement): while it reports the decision open, reaching the precision
+    /// does not stop sampling; only the time budget or the sample cap does. Paying a little more
+    /// test time beats an inconclusive verdict on capacity paid for by the hour.
+    pub fn should_stop_deciding(
+        &self,
+        samples: &[f64],
+        elapsed: Duration,
+        undecided: Option<Undecided<'_>>,
+    ) -> Option<StopReason> {
         if elapsed >= self.budget && !samples.is_empty() {
             return Some(StopReason::TimeBudget);
         }
@@ -211,7 +227,9 @@ impl StoppingRule {
         }
         if samples.len() >= self.min_samples.max(1) {
             let summary = Summary::of(samples, self.level)?;
-            if summary.ci_coverage >= self.level && summary.relative_half_width() <= self.precision
+            if summary.ci_coverage >= self.level
+                && summary.relative_half_width() <= self.precision
+                && !undecided.is_some_and(|open| open(samples))
             {
                 return Some(StopReason::PrecisionReached);
             }
@@ -381,6 +399,21 @@ mod tests {
         // The budget wins even with fewer than min_samples.
         assert_eq!(
             rule.should_stop(&wide[..2], Duration::from_secs(11)),
+            Some(StopReason::TimeBudget)
+        );
+        // An open decision keeps a precise measurement sampling until the budget or the cap.
+        let open = |_: &[f64]| true;
+        let closed = |_: &[f64]| false;
+        assert_eq!(
+            rule.should_stop_deciding(&tight, Duration::from_secs(1), Some(&open)),
+            None
+        );
+        assert_eq!(
+            rule.should_stop_deciding(&tight, Duration::from_secs(1), Some(&closed)),
+            Some(StopReason::PrecisionReached)
+        );
+        assert_eq!(
+            rule.should_stop_deciding(&tight, Duration::from_secs(10), Some(&open)),
             Some(StopReason::TimeBudget)
         );
         let many: Vec<f64> = (0..50).map(|i| 80.0 + (i * 7 % 40) as f64).collect();

@@ -85,12 +85,21 @@ pub enum Phase {
     },
 }
 
+/// A pending decision on measurements (a contract's targets): while it is open for a metric,
+/// sampling continues past the precision stop until decided or out of budget.
+pub trait Decision: Sync {
+    /// True while the samples so far of `metric` on `device` leave a target undecided.
+    fn undecided(&self, device: usize, metric: &str, samples: &[f64]) -> bool;
+}
+
 /// Shared by every benchmark of one device: settings, the interrupt flag, the progress sink.
 pub struct BenchContext<'a> {
     pub sampling: SamplingSettings,
     pub seed: u64,
     pub cancel: &'a AtomicBool,
     pub progress: &'a mut dyn FnMut(&str, Phase),
+    /// Contract targets to decide while sampling; `None` without a contract.
+    pub decision: Option<&'a dyn Decision>,
 }
 
 impl BenchContext<'_> {
@@ -126,6 +135,24 @@ pub fn sample(
     work_per_iteration: f64,
     ctx: &mut BenchContext<'_>,
 ) -> Result<Sampled> {
+    sample_for(None, label, run, unit, work_per_iteration, ctx)
+}
+
+/// [`sample`] for a named measurement (`(device, metric)`): while `ctx.decision` leaves one of
+/// its targets undecided, sampling goes on past the precision stop.
+pub fn sample_for(
+    subject: Option<(usize, &str)>,
+    label: &str,
+    run: &mut dyn FnMut(u32) -> Result<f64>,
+    unit: Unit,
+    work_per_iteration: f64,
+    ctx: &mut BenchContext<'_>,
+) -> Result<Sampled> {
+    let decision = ctx.decision;
+    let open = |samples: &[f64]| match (decision, subject) {
+        (Some(d), Some((device, metric))) => d.undecided(device, metric, samples),
+        _ => false,
+    };
     let settings = ctx.sampling;
     (ctx.progress)(label, Phase::WarmingUp);
     let warmup_start = Instant::now();
@@ -158,7 +185,11 @@ pub fn sample(
                 unit,
             },
         );
-        if let Some(reason) = settings.rule.should_stop(&values, start.elapsed()) {
+        if let Some(reason) =
+            settings
+                .rule
+                .should_stop_deciding(&values, start.elapsed(), Some(&open))
+        {
             break reason;
         }
     };
@@ -216,7 +247,8 @@ pub fn run_gemm(
         return Ok(finish(m, None, ctx.sampling.rule.level, started));
     }
 
-    let sampled = sample(
+    let sampled = sample_for(
+        Some((device_index, &m.metric)),
         &label,
         &mut |iterations| workload.run_timed(iterations),
         Unit::Tflops,
@@ -364,7 +396,8 @@ pub fn run_stream(
             on_measurement(finish(m, None, ctx.sampling.rule.level, started));
             return Ok(());
         }
-        let sampled = sample(
+        let sampled = sample_for(
+            Some((device_index, &m.metric)),
             &label,
             &mut |iterations| workload.run_timed(op, iterations),
             Unit::Gbps,
@@ -428,6 +461,7 @@ mod tests {
             seed: 1,
             cancel: &cancel,
             progress: &mut progress,
+            decision: None,
         };
         // A fake operation that takes exactly 1 ms per iteration (virtual time): no noise.
         let mut calls = Vec::new();
@@ -443,6 +477,58 @@ mod tests {
     }
 
     #[test]
+    fn an_undecided_target_keeps_a_precise_measurement_sampling() {
+        /// Undecided until 30 samples: stands in for a contract target near the median.
+        struct NeedsThirty;
+        impl Decision for NeedsThirty {
+            fn undecided(&self, device: usize, metric: &str, samples: &[f64]) -> bool {
+                device == 0 && metric == "stream.triad.gbps" && samples.len() < 30
+            }
+        }
+        let cancel = AtomicBool::new(false);
+        let mut progress = |_: &str, _: Phase| {};
+        let mut ctx = BenchContext {
+            sampling: SamplingSettings {
+                rule: StoppingRule {
+                    budget: Duration::from_secs(30),
+                    ..StoppingRule::default()
+                },
+                warmup: Duration::ZERO,
+                min_sample: Duration::from_millis(10),
+            },
+            seed: 1,
+            cancel: &cancel,
+            progress: &mut progress,
+            decision: Some(&NeedsThirty),
+        };
+        let mut run = |iterations: u32| Ok(iterations as f64 * 1e-3);
+        let s = sample_for(
+            Some((0, "stream.triad.gbps")),
+            "fake",
+            &mut run,
+            Unit::Gbps,
+            1e6,
+            &mut ctx,
+        )
+        .expect("no errors");
+        assert_eq!(
+            (s.values.len(), s.stop_reason),
+            (30, StopReason::PrecisionReached)
+        );
+        // Another metric is not held back: precision stops it at the minimum of 10.
+        let s = sample_for(
+            Some((0, "stream.copy.gbps")),
+            "fake",
+            &mut run,
+            Unit::Gbps,
+            1e6,
+            &mut ctx,
+        )
+        .expect("no errors");
+        assert_eq!(s.values.len(), 10);
+    }
+
+    #[test]
     fn sampling_stops_when_interrupted() {
         let cancel = AtomicBool::new(false);
         let mut progress = |_: &str, _: Phase| {};
@@ -454,6 +540,7 @@ mod tests {
             seed: 1,
             cancel: &cancel,
             progress: &mut progress,
+            decision: None,
         };
         let mut n = 0;
         let mut run = |_: u32| {
@@ -478,6 +565,7 @@ mod tests {
             seed: 1,
             cancel: &cancel,
             progress: &mut progress,
+            decision: None,
         };
         let mut run = |_: u32| Ok(0.0);
         assert!(sample("fake", &mut run, Unit::Gbps, 1.0, &mut ctx).is_err());

@@ -2,3 +2,4 @@
 
 pub mod progress;
 pub mod table;
+pub mod verdict;
