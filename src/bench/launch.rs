@@ -30,6 +30,7 @@ pub fn run_launch(device: &mut dyn Device, ctx: &mut BenchContext<'_>) -> Result
     (ctx.progress)(&label, Phase::Checking);
     workload.run_timed(1)?;
     let sampled = sample(
+        Some((device_index, &m.metric)),
         &label,
         &mut |iterations| workload.run_timed(iterations),
         Unit::Us,

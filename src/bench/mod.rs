@@ -127,20 +127,10 @@ pub struct Sampled {
 }
 
 /// Warm up, calibrate, and sample `run` (which runs the operation n times and returns elapsed
-/// seconds) until the stopping rule says stop.
+/// seconds) until the stopping rule says stop. For a named measurement (`subject` =
+/// `(device, metric)`), while `ctx.decision` leaves one of its targets undecided, sampling goes on
+/// past the precision stop.
 pub fn sample(
-    label: &str,
-    run: &mut dyn FnMut(u32) -> Result<f64>,
-    unit: Unit,
-    work_per_iteration: f64,
-    ctx: &mut BenchContext<'_>,
-) -> Result<Sampled> {
-    sample_for(None, label, run, unit, work_per_iteration, ctx)
-}
-
-/// [`sample`] for a named measurement (`(device, metric)`): while `ctx.decision` leaves one of
-/// its targets undecided, sampling goes on past the precision stop.
-pub fn sample_for(
     subject: Option<(usize, &str)>,
     label: &str,
     run: &mut dyn FnMut(u32) -> Result<f64>,
@@ -247,7 +237,7 @@ pub fn run_gemm(
         return Ok(finish(m, None, ctx.sampling.rule.level, started));
     }
 
-    let sampled = sample_for(
+    let sampled = sample(
         Some((device_index, &m.metric)),
         &label,
         &mut |iterations| workload.run_timed(iterations),
@@ -396,7 +386,7 @@ pub fn run_stream(
             on_measurement(finish(m, None, ctx.sampling.rule.level, started));
             return Ok(());
         }
-        let sampled = sample_for(
+        let sampled = sample(
             Some((device_index, &m.metric)),
             &label,
             &mut |iterations| workload.run_timed(op, iterations),
@@ -469,7 +459,7 @@ mod tests {
             calls.push(iterations);
             Ok(iterations as f64 * 1e-3)
         };
-        let s = sample("fake", &mut run, Unit::Gbps, 1e6, &mut ctx).expect("no errors");
+        let s = sample(None, "fake", &mut run, Unit::Gbps, 1e6, &mut ctx).expect("no errors");
         assert_eq!(s.iterations_per_sample, 10);
         assert_eq!(s.stop_reason, StopReason::PrecisionReached);
         assert_eq!(s.values.len(), 10);
@@ -502,7 +492,7 @@ mod tests {
             decision: Some(&NeedsThirty),
         };
         let mut run = |iterations: u32| Ok(iterations as f64 * 1e-3);
-        let s = sample_for(
+        let s = sample(
             Some((0, "stream.triad.gbps")),
             "fake",
             &mut run,
@@ -516,7 +506,7 @@ mod tests {
             (30, StopReason::PrecisionReached)
         );
         // Another metric is not held back: precision stops it at the minimum of 10.
-        let s = sample_for(
+        let s = sample(
             Some((0, "stream.copy.gbps")),
             "fake",
             &mut run,
@@ -551,7 +541,7 @@ mod tests {
             // Noisy enough never to reach 1% precision.
             Ok(if n % 2 == 0 { 0.02 } else { 0.01 })
         };
-        let s = sample("fake", &mut run, Unit::Gbps, 1e6, &mut ctx).expect("no errors");
+        let s = sample(None, "fake", &mut run, Unit::Gbps, 1e6, &mut ctx).expect("no errors");
         assert_eq!(s.stop_reason, StopReason::Interrupted);
         assert_eq!(s.values.len(), 4);
     }
@@ -568,6 +558,6 @@ mod tests {
             decision: None,
         };
         let mut run = |_: u32| Ok(0.0);
-        assert!(sample("fake", &mut run, Unit::Gbps, 1.0, &mut ctx).is_err());
+        assert!(sample(None, "fake", &mut run, Unit::Gbps, 1.0, &mut ctx).is_err());
     }
 }

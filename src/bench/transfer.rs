@@ -107,6 +107,7 @@ pub fn run_transfer(
         return Ok(finish(m, None, ctx.sampling.rule.level, started));
     }
     let sampled = sample(
+        Some((device_index, &m.metric)),
         &label,
         &mut |iterations| workload.run_timed(iterations),
         Unit::Gbps,
