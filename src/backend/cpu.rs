@@ -12,6 +12,7 @@ use super::{
 };
 use crate::bench::gemm::{GemmDtype, GemmSpec, Operands, ProductAccess};
 use crate::bench::stream::{SCALAR, START_VALUES, StreamOp, StreamSpec};
+use super::host_memory::{HostArray, ZeroIsValid};
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use std::time::Instant;
@@ -80,22 +81,6 @@ pub struct CpuDevice {
     info: DeviceInfo,
 }
 
-/// Allocate `len` elements, turning an allocation failure into a clear error instead of an abort.
-fn try_alloc<T: Clone + Default>(len: usize, what: &str) -> Result<Vec<T>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| {
-        Error::backend(
-            "cpu",
-            format!(
-                "cannot allocate {what}: {} MiB asked for; use a smaller --suite",
-                (len * std::mem::size_of::<T>()) >> 20
-            ),
-        )
-    })?;
-    v.resize(len, T::default());
-    Ok(v)
-}
-
 impl Device for CpuDevice {
     fn info(&self) -> &DeviceInfo {
         &self.info
@@ -121,7 +106,7 @@ impl Device for CpuDevice {
 }
 
 /// Element types the CPU GEMM runs, with their matrixmultiply entry points.
-pub trait CpuFloat: Copy + Default + Send + Sync + 'static {
+pub trait CpuFloat: ZeroIsValid + Default {
     const NAME: &'static str;
     fn from_f64(x: f64) -> Self;
     fn to_f64(self) -> f64;
@@ -170,13 +155,13 @@ macro_rules! cpu_float {
 cpu_float!(f32, "f32", matrixmultiply::sgemm);
 cpu_float!(f64, "f64", matrixmultiply::dgemm);
 
-pub struct CpuGemm<T> {
+pub struct CpuGemm<T: CpuFloat> {
     m: usize,
     n: usize,
     k: usize,
-    a: Vec<T>,
-    b: Vec<T>,
-    c: Vec<T>,
+    a: HostArray<T>,
+    b: HostArray<T>,
+    c: HostArray<T>,
 }
 
 impl<T: CpuFloat> CpuGemm<T> {
@@ -186,9 +171,9 @@ impl<T: CpuFloat> CpuGemm<T> {
                 "GEMM shape {m}×{n}×{k} has a zero dimension"
             )));
         }
-        let mut a = try_alloc::<T>(m * k, "GEMM operand A")?;
-        let mut b = try_alloc::<T>(k * n, "GEMM operand B")?;
-        let c = try_alloc::<T>(m * n, "GEMM result C")?;
+        let mut a = HostArray::<T>::zeroed(m * k, "GEMM operand A")?;
+        let mut b = HostArray::<T>::zeroed(k * n, "GEMM operand B")?;
+        let c = HostArray::<T>::zeroed(m * n, "GEMM result C")?;
         a.par_chunks_mut(k).enumerate().for_each(|(i, row)| {
             row.iter_mut()
                 .enumerate()
@@ -265,9 +250,9 @@ impl<T: CpuFloat> ProductAccess for CpuGemm<T> {
 }
 
 pub struct CpuStream {
-    a: Vec<f64>,
-    b: Vec<f64>,
-    c: Vec<f64>,
+    a: HostArray<f64>,
+    b: HostArray<f64>,
+    c: HostArray<f64>,
     chunk: usize,
     last_dot: f64,
 }
@@ -283,9 +268,9 @@ impl CpuStream {
         // One contiguous chunk per thread, rounded to a cache line of f64s.
         let chunk = elements.div_ceil(threads).div_ceil(8) * 8;
         let mut s = CpuStream {
-            a: try_alloc(elements, "STREAM array a")?,
-            b: try_alloc(elements, "STREAM array b")?,
-            c: try_alloc(elements, "STREAM array c")?,
+            a: HostArray::zeroed(elements, "STREAM array a")?,
+            b: HostArray::zeroed(elements, "STREAM array b")?,
+            c: HostArray::zeroed(elements, "STREAM array c")?,
             chunk,
             last_dot: f64::NAN,
         };

@@ -6,6 +6,7 @@
 //! backends. Nothing here panics when hardware or libraries are missing: absence is data.
 
 pub mod cpu;
+pub mod host_memory;
 pub mod cuda;
 
 use crate::bench::gemm::{GemmDtype, GemmSpec, ProductAccess};
