@@ -7,12 +7,12 @@
 //! 4 threads matrixmultiply's own threading caps itself at. STREAM splits arrays into one
 //! contiguous chunk per thread, like OpenMP's static schedule in the reference STREAM.
 
+use super::host_memory::{HostArray, ZeroIsValid};
 use super::{
     Backend, BackendKind, Component, Device, DeviceInfo, GemmWorkload, StreamWorkload, Timed,
 };
 use crate::bench::gemm::{GemmDtype, GemmSpec, Operands, ProductAccess};
 use crate::bench::stream::{SCALAR, START_VALUES, StreamOp, StreamSpec};
-use super::host_memory::{HostArray, ZeroIsValid};
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use std::time::Instant;

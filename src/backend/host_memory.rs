@@ -115,7 +115,9 @@ mod tests {
     #[test]
     fn impossible_sizes_are_errors() {
         assert!(HostArray::<f64>::zeroed(0, "empty").is_err());
-        let e = HostArray::<f64>::zeroed(usize::MAX / 4, "huge").err().expect("too big");
+        let e = HostArray::<f64>::zeroed(usize::MAX / 4, "huge")
+            .err()
+            .expect("too big");
         assert!(e.to_string().contains("huge"), "{e}");
     }
 }

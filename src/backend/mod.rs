@@ -6,8 +6,8 @@
 //! backends. Nothing here panics when hardware or libraries are missing: absence is data.
 
 pub mod cpu;
-pub mod host_memory;
 pub mod cuda;
+pub mod host_memory;
 
 use crate::bench::gemm::{GemmDtype, GemmSpec, ProductAccess};
 use crate::bench::stream::{StreamOp, StreamSpec};
