@@ -213,9 +213,13 @@ mod tests {
     }
 
     fn health_findings(f: impl Fn(&mut HealthSnapshot)) -> Vec<Finding> {
+        // The same fault before and after, except counters, which rise during the run.
+        let mut before = health::tests_support::healthy();
+        f(&mut before);
+        before.ecc_uncorrected_volatile = Some(0);
         let mut after = health::tests_support::healthy();
         f(&mut after);
-        let mut h = DeviceHealth::new(0, None, Ok(health::tests_support::healthy()));
+        let mut h = DeviceHealth::new(0, None, Ok(before));
         h.set_after(Ok(after));
         health::findings(&h)
     }
