@@ -133,7 +133,7 @@ pub struct Measurement {
     pub duration_s: f64,
     /// Clocks, power, temperature and throttle reasons over the timed samples.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub telemetry: Option<crate::telemetry::TelemetrySummary>,
+    pub telemetry: Option<Box<crate::telemetry::TelemetrySummary>>,
     /// Start and end of the timed sampling loop, so telemetry can be cut to it (not published).
     #[serde(skip)]
     pub timed_window: Option<(std::time::Instant, std::time::Instant)>,

@@ -330,6 +330,8 @@ pub fn plan(
 }
 
 /// What a running benchmark tells the display.
+// A few events per second cross the channel; boxing the measurement would save nothing real.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Event {
     Started {
@@ -344,7 +346,7 @@ pub enum Event {
     },
     Measured(Measurement),
     /// A completed sustained-mode window.
-    Window(telemetry::sustained::Window),
+    Window(Box<telemetry::sustained::Window>),
     Failed {
         device: usize,
         message: String,
@@ -568,7 +570,7 @@ pub fn run(
                 }
                 Event::Window(w) => {
                     if let Some(s) = result.sustained.as_mut() {
-                        s.windows.push(w);
+                        s.windows.push(*w);
                     }
                     if let Err(e) = save(&result) {
                         result
@@ -712,10 +714,12 @@ fn measure_device(
             .map(|s| Recorder::start(s, telemetry::DEFAULT_INTERVAL));
         let send = |mut m: Measurement| {
             m.telemetry = match (&recorder, m.timed_window) {
-                (Some(r), Some((from, to))) => Some(r.summarize(from, to, m.median(), m.unit)),
+                (Some(r), Some((from, to))) => {
+                    Some(Box::new(r.summarize(from, to, m.median(), m.unit)))
+                }
                 (None, _) => unavailable
                     .as_deref()
-                    .map(|why| TelemetrySummary::unavailable(backend.kind().name(), why)),
+                    .map(|why| Box::new(TelemetrySummary::unavailable(backend.kind().name(), why))),
                 (Some(_), None) => None,
             };
             let _ = tx.send(Event::Measured(m));
@@ -805,7 +809,7 @@ fn sustained_device(
         &mut ctx,
         sampler,
         &mut |w| {
-            let _ = tx.send(Event::Window(w));
+            let _ = tx.send(Event::Window(Box::new(w)));
         },
         &mut |m| {
             let _ = tx.send(Event::Measured(m));

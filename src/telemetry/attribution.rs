@@ -139,7 +139,7 @@ pub fn attach(verdict: &mut crate::contract::Verdict, result: &crate::result::Ru
                     .measurements
                     .iter()
                     .rfind(|m| m.device == d && m.metric == t.measurement)
-                    .and_then(|m| m.telemetry.as_ref())
+                    .and_then(|m| m.telemetry.as_deref())
             })
             .collect();
         let findings: Vec<&Finding> = result

@@ -148,8 +148,7 @@ mod tests {
         let e = open_with(Some(std::ffi::OsStr::new(
             "/nonexistent/gpuaudit-test/libnvidia-ml.so.1",
         )))
-        .err()
-        .expect("no library at that path");
+        .expect_err("no library at that path");
         let text = e.to_string();
         assert!(text.starts_with("unavailable: NVML"), "{text}");
         // The default path: on this machine (no driver) also an error; with a driver, fine too.
