@@ -27,6 +27,7 @@ Examples:
   gpuaudit run --bench stream.triad --precision 0.005 --max-time 2m
   gpuaudit run --json - | jq .measurements     result JSON on standard output
   gpuaudit run --contract contracts/aws-p5.48xlarge.toml   judge against a contract
+  gpuaudit run --duration 30m                  sustained: does it hold for the paid hours?
 
 Exit codes: 0 ran (and every contract target passed), 1 a contract target failed,
 2 usage or input error, 3 backend or device unavailable or failed, 4 wrong results detected
@@ -166,6 +167,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub contract: Option<PathBuf>,
 
+    /// Sustained mode: repeat GEMM and STREAM triad windows for this long (e.g. 30m, 2h), with
+    /// a throughput/clock/power/temperature time series and a decay check in the result
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub duration: Option<Duration>,
+
     /// Seed of the operand generator (default: fresh per run; recorded in the result)
     #[arg(long)]
     pub seed: Option<u64>,
@@ -216,6 +222,7 @@ impl RunArgs {
             max_time: self.max_time,
             json: self.json.clone(),
             seed: self.seed,
+            duration: self.duration,
             command,
             ..RunConfig::default()
         }

@@ -17,5 +17,6 @@ pub mod rng;
 pub mod run;
 pub mod specs;
 pub mod stats;
+pub mod telemetry;
 
 pub use error::{Error, Result};

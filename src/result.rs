@@ -131,6 +131,12 @@ pub struct Measurement {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fraction_of_peak: Option<f64>,
     pub duration_s: f64,
+    /// Clocks, power, temperature and throttle reasons over the timed samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<Box<crate::telemetry::TelemetrySummary>>,
+    /// Start and end of the timed sampling loop, so telemetry can be cut to it (not published).
+    #[serde(skip)]
+    pub timed_window: Option<(std::time::Instant, std::time::Instant)>,
 }
 
 impl Measurement {
@@ -162,6 +168,8 @@ impl Measurement {
             peak: None,
             fraction_of_peak: None,
             duration_s: 0.0,
+            telemetry: None,
+            timed_window: None,
         }
     }
 
@@ -210,6 +218,15 @@ pub struct RunResult {
     /// The judgement against a contract, when one was given (`run --contract`, `check`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<crate::contract::Verdict>,
+    /// GPU health before and after the run (NVML); empty on the CPU backend.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health: Vec<crate::telemetry::health::DeviceHealth>,
+    /// Health and sustained-mode findings, with severities.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<crate::telemetry::health::Finding>,
+    /// The window time series of `run --duration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sustained: Option<crate::telemetry::sustained::Sustained>,
 }
 
 impl RunResult {
@@ -395,6 +412,9 @@ pub(crate) mod tests {
             skipped: vec![],
             errors: vec![],
             verdict: None,
+            health: vec![],
+            findings: vec![],
+            sustained: None,
         }
     }
 

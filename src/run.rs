@@ -9,6 +9,7 @@ use crate::bench::{self, BenchContext, Family, Phase, SamplingSettings};
 use crate::error::{Error, Result};
 use crate::result::{self, Measurement, RunResult, RunSettings, Skipped, Tool};
 use crate::stats::StoppingRule;
+use crate::telemetry::{self, Recorder, TelemetrySummary, health};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
@@ -107,6 +108,8 @@ pub struct RunConfig {
     pub command: Vec<String>,
     /// Judge the result against this contract (and keep sampling undecided targets).
     pub contract: Option<crate::contract::Contract>,
+    /// Sustained mode: repeat GEMM and STREAM windows for this long instead of the suite.
+    pub duration: Option<Duration>,
 }
 
 impl Default for RunConfig {
@@ -124,6 +127,7 @@ impl Default for RunConfig {
             seed: None,
             command: Vec::new(),
             contract: None,
+            duration: None,
         }
     }
 }
@@ -326,6 +330,8 @@ pub fn plan(
 }
 
 /// What a running benchmark tells the display.
+// A few events per second cross the channel; boxing the measurement would save nothing real.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Event {
     Started {
@@ -339,6 +345,8 @@ pub enum Event {
         phase: Phase,
     },
     Measured(Measurement),
+    /// A completed sustained-mode window.
+    Window(Box<telemetry::sustained::Window>),
     Failed {
         device: usize,
         message: String,
@@ -494,7 +502,39 @@ pub fn run(
         skipped: Vec::new(),
         errors: Vec::new(),
         verdict: None,
+        health: Vec::new(),
+        findings: Vec::new(),
+        sustained: config.duration.map(|d| telemetry::sustained::Sustained {
+            duration_s: d.as_secs_f64(),
+            window_s: telemetry::sustained::window_length(d).as_secs_f64(),
+            decay_threshold: telemetry::sustained::DECAY_THRESHOLD,
+            windows: Vec::new(),
+            decay: Vec::new(),
+        }),
     };
+    // GPU health before any load; NVML is opened once for every device (joined by UUID).
+    let nvml = match backend.kind() {
+        crate::backend::BackendKind::Cuda => Some(telemetry::nvml::open()),
+        crate::backend::BackendKind::Cpu => None,
+    };
+    let snapshot = |d: &DeviceInfo| -> std::result::Result<_, telemetry::TelemetryError> {
+        let nvml = match &nvml {
+            Some(Ok(n)) => n,
+            Some(Err(e)) => return Err(telemetry::TelemetryError::Unavailable(e.to_string())),
+            None => return Err(telemetry::TelemetryError::Unavailable("not a GPU".into())),
+        };
+        let uuid = d.uuid.as_deref().ok_or_else(|| {
+            telemetry::TelemetryError::Unavailable("no UUID to join NVML on".into())
+        })?;
+        health::snapshot(nvml, uuid, now_rfc3339())
+    };
+    if nvml.is_some() {
+        result.health = result
+            .devices
+            .iter()
+            .map(|d| health::DeviceHealth::new(d.index, d.uuid.clone(), snapshot(d)))
+            .collect();
+    }
     let save = |result: &RunResult| -> Result<()> {
         match &path {
             Some(p) => result.write_atomic(p),
@@ -528,6 +568,16 @@ pub fn run(
                             .push(format!("intermediate write failed: {e}"));
                     }
                 }
+                Event::Window(w) => {
+                    if let Some(s) = result.sustained.as_mut() {
+                        s.windows.push(*w);
+                    }
+                    if let Err(e) = save(&result) {
+                        result
+                            .errors
+                            .push(format!("intermediate write failed: {e}"));
+                    }
+                }
                 Event::Failed { device, message } => {
                     result.errors.push(format!("device {device}: {message}"))
                 }
@@ -539,6 +589,21 @@ pub fn run(
     result.interrupted = cancel.load(std::sync::atomic::Ordering::Relaxed);
     result.complete = !result.interrupted && result.errors.is_empty();
     result.finished_at = Some(now_rfc3339());
+    // Health after the load (while clocks and link are still up), then the findings, which the
+    // verdict's shortfall attribution reads.
+    let devices = result.devices.clone();
+    for h in &mut result.health {
+        if let Some(d) = devices.iter().find(|d| d.index == h.device) {
+            h.set_after(snapshot(d));
+        }
+    }
+    result.findings = result.health.iter().flat_map(health::findings).collect();
+    if let Some(s) = result.sustained.as_mut() {
+        s.decay = telemetry::sustained::decays(&s.windows, s.decay_threshold);
+        result
+            .findings
+            .extend(telemetry::sustained::decay_findings(&s.decay));
+    }
     // Datasheet peaks, and the verdict when a contract was given, go into the final file.
     let sku_notes = crate::specs::annotate(&mut result);
     if let Some(contract) = &config.contract {
@@ -608,6 +673,22 @@ fn measure_device(
         planned: items.len(),
         skipped,
     });
+    let (mut sampler, unavailable) = match telemetry::sampler_for(backend.kind(), &info) {
+        Ok(s) => (Some(s), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    if let Some(duration) = config.duration {
+        return sustained_device(
+            device.as_mut(),
+            &items,
+            duration,
+            seed,
+            sampling_for,
+            sampler,
+            cancel,
+            tx,
+        );
+    }
     for item in items {
         if cancel.load(std::sync::atomic::Ordering::Relaxed) {
             return;
@@ -626,33 +707,118 @@ fn measure_device(
             progress: &mut progress,
             decision: config.contract.as_ref().map(|c| c as &dyn bench::Decision),
         };
+        // Telemetry polls through the whole benchmark; each measurement keeps the readings
+        // inside its own timed loop.
+        let recorder = sampler
+            .take()
+            .map(|s| Recorder::start(s, telemetry::DEFAULT_INTERVAL));
+        let send = |mut m: Measurement| {
+            m.telemetry = match (&recorder, m.timed_window) {
+                (Some(r), Some((from, to))) => {
+                    Some(Box::new(r.summarize(from, to, m.median(), m.unit)))
+                }
+                (None, _) => unavailable
+                    .as_deref()
+                    .map(|why| Box::new(TelemetrySummary::unavailable(backend.kind().name(), why))),
+                (Some(_), None) => None,
+            };
+            let _ = tx.send(Event::Measured(m));
+        };
         let outcome = match &item {
-            PlanItem::Gemm(spec) => bench::run_gemm(device.as_mut(), *spec, &mut ctx).map(|m| {
-                let _ = tx.send(Event::Measured(m));
-            }),
+            PlanItem::Gemm(spec) => bench::run_gemm(device.as_mut(), *spec, &mut ctx).map(send),
             PlanItem::GemmSweep(specs) => bench::run_gemm_sweep(device.as_mut(), specs, &mut ctx)
                 .map(|m| {
                     if let Some(m) = m {
-                        let _ = tx.send(Event::Measured(m));
+                        send(m);
                     }
                 }),
             PlanItem::Stream { spec, ops } => {
-                bench::run_stream(device.as_mut(), *spec, ops, &mut ctx, &mut |m| {
-                    let _ = tx.send(Event::Measured(m));
-                })
+                bench::run_stream(device.as_mut(), *spec, ops, &mut ctx, &mut |m| send(m))
             }
             PlanItem::Transfer(spec) => {
-                bench::transfer::run_transfer(device.as_mut(), *spec, &mut ctx).map(|m| {
-                    let _ = tx.send(Event::Measured(m));
-                })
+                bench::transfer::run_transfer(device.as_mut(), *spec, &mut ctx).map(send)
             }
-            PlanItem::Launch => bench::launch::run_launch(device.as_mut(), &mut ctx).map(|m| {
-                let _ = tx.send(Event::Measured(m));
-            }),
+            PlanItem::Launch => bench::launch::run_launch(device.as_mut(), &mut ctx).map(send),
         };
+        sampler = recorder.and_then(Recorder::stop);
         match outcome {
             Ok(()) => {}
             Err(e) => fail(format!("{}: {e}", item.family().name())),
         }
+    }
+}
+
+/// Sustained mode on one device: one GEMM (bf16 when offered, else the widest-used dtype
+/// planned) and STREAM triad per window, for `duration`.
+#[allow(clippy::too_many_arguments)]
+fn sustained_device(
+    device: &mut dyn crate::backend::Device,
+    items: &[PlanItem],
+    duration: Duration,
+    seed: u64,
+    sampling_for: &dyn Fn(Family) -> SamplingSettings,
+    sampler: Option<Box<dyn telemetry::Sampler>>,
+    cancel: &AtomicBool,
+    tx: &mpsc::Sender<Event>,
+) {
+    let index = device.info().index;
+    let gemms: Vec<GemmSpec> = items
+        .iter()
+        .filter_map(|i| match i {
+            PlanItem::Gemm(s) => Some(*s),
+            _ => None,
+        })
+        .collect();
+    let preference = [
+        GemmDtype::Bf16,
+        GemmDtype::Fp16,
+        GemmDtype::Tf32,
+        GemmDtype::Fp32,
+    ];
+    let gemm = preference
+        .iter()
+        .find_map(|d| gemms.iter().find(|s| s.dtype == *d).copied())
+        .or_else(|| gemms.first().copied());
+    let stream = items.iter().find_map(|i| match i {
+        PlanItem::Stream { spec, .. } => Some(*spec),
+        _ => None,
+    });
+    let plan = telemetry::sustained::SustainedPlan {
+        duration,
+        window: telemetry::sustained::window_length(duration),
+        gemm,
+        stream,
+    };
+    let mut progress = |label: &str, phase: Phase| {
+        let _ = tx.send(Event::Progress {
+            device: index,
+            label: label.to_string(),
+            phase,
+        });
+    };
+    let mut ctx = BenchContext {
+        sampling: sampling_for(Family::Gemm),
+        seed,
+        cancel,
+        progress: &mut progress,
+        decision: None,
+    };
+    let outcome = telemetry::sustained::run_windows(
+        device,
+        &plan,
+        &mut ctx,
+        sampler,
+        &mut |w| {
+            let _ = tx.send(Event::Window(Box::new(w)));
+        },
+        &mut |m| {
+            let _ = tx.send(Event::Measured(m));
+        },
+    );
+    if let Err(e) = outcome {
+        let _ = tx.send(Event::Failed {
+            device: index,
+            message: format!("sustained: {e}"),
+        });
     }
 }

@@ -124,6 +124,8 @@ pub struct Sampled {
     pub values: Vec<f64>,
     pub iterations_per_sample: u32,
     pub stop_reason: StopReason,
+    /// Start and end of the timed loop (telemetry is cut to it).
+    pub timed: (Instant, Instant),
 }
 
 /// Warm up, calibrate, and sample `run` (which runs the operation n times and returns elapsed
@@ -187,6 +189,7 @@ pub fn sample(
         values,
         iterations_per_sample: iterations,
         stop_reason,
+        timed: (start, Instant::now()),
     })
 }
 
@@ -201,6 +204,7 @@ pub(crate) fn finish(
         m.iterations_per_sample = s.iterations_per_sample;
         m.stop_reason = Some(s.stop_reason);
         m.samples = s.values;
+        m.timed_window = Some(s.timed);
     }
     m.duration_s = started.elapsed().as_secs_f64();
     m

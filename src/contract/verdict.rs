@@ -113,6 +113,10 @@ pub struct TargetVerdict {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shortfall_usd_over_term: Option<f64>,
     pub reason: String,
+    /// For a failed or inconclusive target: the causes the telemetry supports, with evidence
+    /// (`crate::telemetry::attribution`); empty for a pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<crate::telemetry::attribution::Cause>,
 }
 
 /// Delivered price-performance of one device, whether or not a target asks for it.
@@ -403,6 +407,7 @@ pub fn judge(contract: &Contract, result: &RunResult, now: SystemTime) -> Verdic
             shortfall_usd_per_hour: None,
             shortfall_usd_over_term: None,
             reason: String::new(),
+            causes: Vec::new(),
         };
         let fill = |mut v: TargetVerdict, e: Estimate, usd_per_hour: f64, level: f64| {
             let (status, reason) = decide(&e, t.bound, t.value, level);
@@ -534,7 +539,7 @@ pub fn judge(contract: &Contract, result: &RunResult, now: SystemTime) -> Verdic
         Instance::Gpu { sku, gpus } => (Some(sku.id.clone()), Some(gpus), None),
         Instance::Cpu { vcpus } => (None, None, vcpus),
     };
-    Verdict {
+    let mut verdict = Verdict {
         contract: ContractSummary {
             file: contract.origin.clone(),
             name: contract.name.clone(),
@@ -563,5 +568,7 @@ pub fn judge(contract: &Contract, result: &RunResult, now: SystemTime) -> Verdic
         shortfall_usd_per_hour,
         shortfall_usd_over_term: remaining.map(|h| shortfall_usd_per_hour * h),
         notes,
-    }
+    };
+    crate::telemetry::attribution::attach(&mut verdict, result);
+    verdict
 }

@@ -131,6 +131,24 @@ impl Observer for Progress {
                     m.device, m.bench, m.variant
                 ));
             }
+            Event::Window(w) => {
+                let temperature = w
+                    .max_temperature_c
+                    .map(|c| format!(", {c:.0} °C"))
+                    .unwrap_or_default();
+                let power = w
+                    .mean_power_w
+                    .map(|p| format!(", {p:.0} W"))
+                    .unwrap_or_default();
+                self.line(&format!(
+                    "{prefix}{}: window {} at {:.0} s: {} {}{temperature}{power}",
+                    w.device,
+                    w.index + 1,
+                    w.started_s + w.duration_s,
+                    w.metric,
+                    format_value(w.median, w.unit),
+                ));
+            }
             Event::Failed { device, message } => {
                 self.line(&format!("{prefix}{device}: error: {message}"));
             }
