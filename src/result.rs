@@ -210,6 +210,10 @@ pub struct RunResult {
     /// The judgement against a contract, when one was given (`run --contract`, `check`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<crate::contract::Verdict>,
+    /// What produced this result (binary and kernel hashes, libraries, device and instance
+    /// identities); absent in files written before it existed. See `crate::evidence`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<crate::evidence::Provenance>,
 }
 
 impl RunResult {
@@ -395,6 +399,7 @@ pub(crate) mod tests {
             skipped: vec![],
             errors: vec![],
             verdict: None,
+            provenance: None,
         }
     }
 
