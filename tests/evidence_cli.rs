@@ -107,7 +107,8 @@ fn signed_file_verifies_and_every_tampering_fails_with_its_reason() {
     verify(&reordered, &public).code(0);
 
     let changed = "was changed after it was signed";
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut Value)>)> = vec![
+    type Change = Box<dyn FnOnce(&mut Value)>;
+    let cases: Vec<(&str, Change)> = vec![
         (
             "value",
             Box::new(|v| v["measurements"][0]["median"] = 13.0.into()),
