@@ -53,6 +53,55 @@ pub enum Command {
     Check(CheckArgs),
     /// Print the built-in datasheet table (dense peaks per GPU SKU), or one SKU in detail
     Specs(SpecsArgs),
+    /// Create an Ed25519 key pair for signing results (KEY, mode 0600, and KEY.pub)
+    Keygen(KeygenArgs),
+    /// Sign a result file with a private key (replaces any earlier signature)
+    Sign(SignArgs),
+    /// Check a result file's signature against a public key
+    #[command(after_help = VERIFY_AFTER_HELP)]
+    Verify(VerifyArgs),
+}
+
+const VERIFY_AFTER_HELP: &str = "\
+The signature covers the RFC 8785 (JCS) canonical form of the whole result except its
+\"signature\" member; see docs/evidence.md to check it without gpuaudit.
+
+Exit codes: 0 the signature is valid and made by the given key, 1 it is not (unsigned, another
+key, content changed, truncated or malformed result; the reason is printed), 2 the result or
+key file cannot be read, or the key is not an Ed25519 public key.";
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Private key file to create (PKCS#8 PEM, mode 0600); the public key goes to KEY.pub.
+    /// Existing files are never overwritten.
+    #[arg(long, value_name = "KEY")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// Private key (PKCS#8 PEM, as written by keygen; must not be readable by group or others)
+    #[arg(value_name = "KEY")]
+    pub key: PathBuf,
+
+    /// Result file to sign
+    #[arg(value_name = "RESULT.json")]
+    pub result: PathBuf,
+
+    /// Write the signed result here instead of replacing RESULT.json (atomically either way)
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Result file to check
+    #[arg(value_name = "RESULT.json")]
+    pub result: PathBuf,
+
+    /// The signer's public key (PEM, as written by keygen as KEY.pub)
+    #[arg(long, value_name = "PUB")]
+    pub pubkey: PathBuf,
 }
 
 const CHECK_AFTER_HELP: &str = "\
@@ -175,6 +224,11 @@ pub struct RunArgs {
     /// Seed of the operand generator (default: fresh per run; recorded in the result)
     #[arg(long)]
     pub seed: Option<u64>,
+
+    /// Sign the final result with this private key (see gpuaudit keygen); checked before
+    /// measuring starts
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<PathBuf>,
 
     /// Print nothing but errors (the result file is still written)
     #[arg(long, short)]

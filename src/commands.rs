@@ -1,10 +1,14 @@
 //! What each subcommand does at the binary's edge: printing, exit codes, signal handling.
 
-use crate::cli::{CheckArgs, Cli, Command, InfoArgs, ProgressArg, RunArgs, SpecsArgs};
+use crate::cli::{
+    CheckArgs, Cli, Command, InfoArgs, KeygenArgs, ProgressArg, RunArgs, SignArgs, SpecsArgs,
+    VerifyArgs,
+};
 use anyhow::Result;
 use gpuaudit::backend;
 use gpuaudit::contract::Contract;
 use gpuaudit::error::exit_code;
+use gpuaudit::evidence::{PublicKey, Signer, VerifyError, canonical, sign};
 use gpuaudit::report::progress::{Progress, ProgressMode};
 use gpuaudit::report::{table, verdict};
 use gpuaudit::result::RunResult;
@@ -18,6 +22,75 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Info(args) => info(&args),
         Command::Check(args) => check(&args),
         Command::Specs(args) => specs(&args),
+        Command::Keygen(args) => keygen(&args),
+        Command::Sign(args) => sign(&args),
+        Command::Verify(args) => verify(&args),
+    }
+}
+
+/// `gpuaudit keygen --out KEY`.
+fn keygen(args: &KeygenArgs) -> Result<i32> {
+    let signer = Signer::generate()?;
+    let public = signer.write_pair(&args.out)?;
+    println!(
+        "key {}: private key {} (mode 0600, keep it secret), public key {}",
+        signer.key_id(),
+        args.out.display(),
+        public.display()
+    );
+    Ok(exit_code::OK)
+}
+
+/// `gpuaudit sign KEY RESULT.json [--out PATH]`: sign the file's JSON as it is (fields this
+/// version does not know included), after checking it is a gpuaudit result.
+fn sign(args: &SignArgs) -> Result<i32> {
+    let signer = Signer::load(&args.key)?;
+    let origin = args.result.display().to_string();
+    let text = std::fs::read_to_string(&args.result).map_err(|source| gpuaudit::Error::Read {
+        path: args.result.clone(),
+        source,
+    })?;
+    RunResult::parse(&text, &origin)?;
+    let mut value = canonical::parse_strict(&text)
+        .map_err(|e| gpuaudit::Error::Usage(format!("{origin}: {e}")))?;
+    if let Some(old) = value.get(sign::FIELD) {
+        let id = old.get("key_id").and_then(|k| k.as_str()).unwrap_or("?");
+        eprintln!("note: replacing the signature by key {id}");
+    }
+    if value.get("complete") != Some(&serde_json::Value::Bool(true)) {
+        eprintln!("warning: {origin} is an incomplete run (\"complete\" is not true)");
+    }
+    signer.sign_value(&mut value)?;
+    let mut json = serde_json::to_string_pretty(&value)?;
+    json.push('\n');
+    let out = args.out.as_ref().unwrap_or(&args.result);
+    gpuaudit::result::write_atomic(out, json.as_bytes())?;
+    eprintln!("signed with key {}: {}", signer.key_id(), out.display());
+    Ok(exit_code::OK)
+}
+
+/// `gpuaudit verify RESULT.json --pubkey PUB`: 0 valid, 1 invalid (with the reason), 2 when an
+/// input cannot be read.
+fn verify(args: &VerifyArgs) -> Result<i32> {
+    let key = PublicKey::load(&args.pubkey)?;
+    let text = std::fs::read(&args.result).map_err(|source| gpuaudit::Error::Read {
+        path: args.result.clone(),
+        source,
+    })?;
+    // Bytes that are not UTF-8 are content damage (exit 1), not an unreadable file.
+    let outcome = match String::from_utf8(text) {
+        Ok(text) => gpuaudit::evidence::verify_text(&text, std::slice::from_ref(&key)),
+        Err(_) => Err(VerifyError::Malformed("not UTF-8 text".into())),
+    };
+    match outcome {
+        Ok(id) => {
+            println!("{}: valid signature by key {id}", args.result.display());
+            Ok(exit_code::OK)
+        }
+        Err(e) => {
+            println!("{}: INVALID: {e}", args.result.display());
+            Ok(exit_code::TARGET_FAILED)
+        }
     }
 }
 
@@ -44,6 +117,10 @@ fn install_interrupt_handler() -> Arc<AtomicBool> {
 
 fn run(args: &RunArgs) -> Result<i32> {
     let mut config = args.config(std::env::args().collect());
+    // A bad or exposed key is an input error: say so before any measuring.
+    if let Some(path) = &args.sign {
+        config.signer = Some(Signer::load(path)?);
+    }
     // A bad contract is an input error: say so before any measuring.
     if let Some(path) = &args.contract {
         config.contract = Some(Contract::load(path)?);
@@ -84,7 +161,7 @@ fn run(args: &RunArgs) -> Result<i32> {
 
     let rendered = table::render(&table::rows(result));
     if to_stdout {
-        println!("{}", result.to_json()?);
+        print!("{}", outcome.json);
         if !args.quiet {
             eprint!("\n{rendered}");
         }

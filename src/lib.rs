@@ -10,6 +10,7 @@ pub mod backend;
 pub mod bench;
 pub mod contract;
 pub mod error;
+pub mod evidence;
 pub mod host;
 pub mod report;
 pub mod result;

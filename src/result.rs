@@ -227,6 +227,10 @@ pub struct RunResult {
     /// The window time series of `run --duration`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sustained: Option<crate::telemetry::sustained::Sustained>,
+    /// What produced this result (binary and kernel hashes, libraries, device and instance
+    /// identities); absent in files written before it existed. See `crate::evidence`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<crate::evidence::Provenance>,
 }
 
 impl RunResult {
@@ -415,6 +419,7 @@ pub(crate) mod tests {
             health: vec![],
             findings: vec![],
             sustained: None,
+            provenance: None,
         }
     }
 

@@ -110,6 +110,8 @@ pub struct RunConfig {
     pub contract: Option<crate::contract::Contract>,
     /// Sustained mode: repeat GEMM and STREAM windows for this long instead of the suite.
     pub duration: Option<Duration>,
+    /// Sign the final result with this key (loaded before measuring, so a bad key fails fast).
+    pub signer: Option<crate::evidence::Signer>,
 }
 
 impl Default for RunConfig {
@@ -128,6 +130,7 @@ impl Default for RunConfig {
             command: Vec::new(),
             contract: None,
             duration: None,
+            signer: None,
         }
     }
 }
@@ -371,6 +374,8 @@ pub struct Outcome {
     pub wrong_results: bool,
     /// One line per GPU whose datasheet SKU is unknown (no peak, no SKU check).
     pub sku_notes: Vec<String>,
+    /// The final result JSON exactly as written (signed when a signer was given).
+    pub json: String,
 }
 
 fn now_rfc3339() -> String {
@@ -463,6 +468,8 @@ pub fn run(
         .iter()
         .filter_map(|&i| backend.devices().get(i).cloned())
         .collect();
+    // Before measuring: the instance lookup may take up to a second on a cloud instance.
+    let provenance = crate::evidence::provenance::collect(backend, &devices);
     let mut result = RunResult {
         schema: result::SCHEMA.into(),
         tool: Tool::this(),
@@ -511,6 +518,7 @@ pub fn run(
             windows: Vec::new(),
             decay: Vec::new(),
         }),
+        provenance: Some(provenance),
     };
     // GPU health before any load; NVML is opened once for every device (joined by UUID).
     let nvml = match backend.kind() {
@@ -610,17 +618,28 @@ pub fn run(
         result.verdict = Some(crate::contract::judge(contract, &result, SystemTime::now()));
     }
 
+    // Only the final file is signed: intermediate writes are `complete: false` and unsigned.
+    let render = |result: &RunResult| -> Result<String> {
+        let mut text = match &config.signer {
+            Some(signer) => signer.sign_result(result)?,
+            None => result.to_json()?,
+        };
+        text.push('\n');
+        Ok(text)
+    };
+    let mut json = render(&result)?;
     let mut fallback_used = false;
     let written = match &path {
         None => None,
-        Some(p) => match result.write_atomic(p) {
+        Some(p) => match result::write_atomic(p, json.as_bytes()) {
             Ok(()) => Some(p.clone()),
             Err(first) => {
                 let fallback = result::fallback_path(&result.host.hostname, &result.started_at);
                 result
                     .errors
                     .push(format!("{first}; wrote {} instead", fallback.display()));
-                result.write_atomic(&fallback).map_err(|second| {
+                json = render(&result)?;
+                result::write_atomic(&fallback, json.as_bytes()).map_err(|second| {
                     Error::Usage(format!(
                         "{first}; the fallback {} failed too: {second}",
                         fallback.display()
@@ -637,6 +656,7 @@ pub fn run(
         fallback_used,
         wrong_results,
         sku_notes,
+        json,
     })
 }
 

@@ -9,6 +9,8 @@ fn gpuaudit() -> Command {
     let mut cmd = Command::cargo_bin("gpuaudit").expect("binary built by cargo");
     // Keep a developer's environment from changing thread counts or the progress display.
     cmd.env_remove("RAYON_NUM_THREADS");
+    // Never ask a cloud metadata service from a test, even on a cloud CI machine.
+    cmd.env("GPUAUDIT_METADATA_URL", "off");
     cmd
 }
 
@@ -33,6 +35,7 @@ fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
 fn spawn(args: &[&str], json: &Path, envs: &[(&str, &Path)]) -> std::process::Child {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("gpuaudit"));
     cmd.args(args).arg("--json").arg(json);
+    cmd.env("GPUAUDIT_METADATA_URL", "off");
     for (k, v) in envs {
         cmd.env(k, v);
     }
