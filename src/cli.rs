@@ -52,6 +52,49 @@ pub enum Command {
     Check(CheckArgs),
     /// Print the built-in datasheet table (dense peaks per GPU SKU), or one SKU in detail
     Specs(SpecsArgs),
+    /// Aggregate many result files: distributions, outliers, stragglers, fleet $ shortfall
+    #[command(after_help = FLEET_AFTER_HELP)]
+    Fleet(FleetArgs),
+}
+
+const FLEET_AFTER_HELP: &str = "\
+Examples:
+  gpuaudit fleet results/                                   every *.json / *.jsonl below results/
+  gpuaudit fleet 'results/node*.json' --contract contracts/aws-p5.48xlarge.toml --html fleet.html
+  cat all.jsonl | gpuaudit fleet - --json fleet.json        JSON lines on standard input
+
+Unreadable, truncated, malformed, unknown-schema, invalid and duplicate results (same device and
+start time twice) are listed and counted, not fatal unless --strict.
+
+Exit codes: 0 every node delivers the contract (or no contract), 1 a node is not accepted,
+2 usage error (or, with --strict, any file not counted), 4 a result holds wrong results.";
+
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    /// Result files, folders (searched for *.json and *.jsonl), globs with * or ? in the last
+    /// component, or "-" for JSON lines (one result per line) on standard input
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Judge every result against this contract (TOML)
+    #[arg(long, value_name = "FILE")]
+    pub contract: Option<PathBuf>,
+
+    /// Write the fleet report (schema gpuaudit.fleet/v1) here ("-" for standard output)
+    #[arg(long, value_name = "OUT")]
+    pub json: Option<PathBuf>,
+
+    /// Write a self-contained HTML report (SVG charts, sortable table) here
+    #[arg(long, value_name = "OUT")]
+    pub html: Option<PathBuf>,
+
+    /// Any file that cannot be counted is an error (exit 2, nothing written)
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Print nothing but errors
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 const CHECK_AFTER_HELP: &str = "\

@@ -1,6 +1,6 @@
 //! What each subcommand does at the binary's edge: printing, exit codes, signal handling.
 
-use crate::cli::{CheckArgs, Cli, Command, InfoArgs, ProgressArg, RunArgs, SpecsArgs};
+use crate::cli::{CheckArgs, Cli, Command, FleetArgs, InfoArgs, ProgressArg, RunArgs, SpecsArgs};
 use anyhow::Result;
 use gpuaudit::backend;
 use gpuaudit::contract::Contract;
@@ -18,7 +18,68 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Info(args) => info(&args),
         Command::Check(args) => check(&args),
         Command::Specs(args) => specs(&args),
+        Command::Fleet(args) => fleet(&args),
     }
+}
+
+/// `gpuaudit fleet PATH…`.
+fn fleet(args: &FleetArgs) -> Result<i32> {
+    use gpuaudit::fleet;
+    let contract = args.contract.as_deref().map(Contract::load).transpose()?;
+    let use_stdin = args.paths.iter().any(|p| p.as_os_str() == "-");
+    let paths: Vec<std::path::PathBuf> = args
+        .paths
+        .iter()
+        .filter(|p| p.as_os_str() != "-")
+        .cloned()
+        .collect();
+    let sources = fleet::expand_inputs(&paths)?;
+    let now = std::time::SystemTime::now();
+    let stdin = std::io::stdin();
+    let mut lock = stdin.lock();
+    let input: Option<&mut dyn std::io::BufRead> = if use_stdin { Some(&mut lock) } else { None };
+    let folded = fleet::aggregate(&sources, input, contract.as_ref(), now);
+    if args.strict && !folded.bad.is_empty() {
+        for b in &folded.bad {
+            eprintln!("{}: {}", b.origin, b.reason);
+        }
+        return Err(gpuaudit::Error::Usage(format!(
+            "--strict: {} of {} results could not be counted (listed above); nothing written",
+            folded.bad.len(),
+            folded.bad.len() + folded.results
+        ))
+        .into());
+    }
+    let report = fleet::build_report(folded, contract.as_ref(), now);
+    let to_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    if let Some(out) = &args.json {
+        if to_stdout {
+            let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+            serde_json::to_writer_pretty(&mut w, &report)?;
+            std::io::Write::write_all(&mut w, b"\n")?;
+        } else {
+            fleet::write_json(&report, out)?;
+        }
+    }
+    if let Some(out) = &args.html {
+        let html = gpuaudit::report::html::render(&report)?;
+        gpuaudit::result::write_atomic(out, html.as_bytes())?;
+    }
+    if !args.quiet {
+        let text = fleet::render_text(&report);
+        if to_stdout {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
+    }
+    Ok(if report.wrong_results {
+        exit_code::WRONG_RESULTS
+    } else if report.accepted == Some(false) {
+        exit_code::TARGET_FAILED
+    } else {
+        exit_code::OK
+    })
 }
 
 /// First Ctrl-C: finish the current sample, write what was measured, exit 130.

@@ -10,6 +10,7 @@ pub mod backend;
 pub mod bench;
 pub mod contract;
 pub mod error;
+pub mod fleet;
 pub mod host;
 pub mod report;
 pub mod result;
