@@ -210,7 +210,10 @@ pub fn strip_svg(
                     .flags
                     .iter()
                     .any(|f| f == &format!("straggler:{}", m.metric));
-                let below = d.status == Some(Status::Fail);
+                // Below the contract on *this* metric, not merely a failing device.
+                let below =
+                    m.target
+                        .is_some_and(|t| if m.higher_is_better { v < t } else { v > t });
                 // Spread a node's GPUs across its column so that equal values stay visible.
                 let x = i as f64 + 0.5 + (j as f64 - (k - 1.0) / 2.0) * (0.7 / k);
                 points.push((x, v, outlier, straggler, below));
@@ -227,7 +230,8 @@ pub fn strip_svg(
         hi = hi.max(t);
     }
     let pad = ((hi - lo) * 0.08).max(hi.abs() * 0.01).max(1e-9);
-    let (lo, hi) = (lo - pad, hi + pad);
+    // Room under the lowest point for the legend, so it never hides a GPU.
+    let (lo, hi) = (lo - pad - (hi - lo + 2.0 * pad) * 0.45, hi + pad);
     let n = nodes.len() as f64;
     let width = (160 + 22 * nodes.len()).clamp(640, 1300) as u32;
     let mut svg = String::new();
@@ -348,39 +352,42 @@ pub fn shortfall_svg(report: &FleetReport) -> Result<String, HtmlError> {
             .then(a.node.cmp(&b.node))
     });
     nodes.truncate(30);
-    let ymax = nodes[0].shortfall_usd_per_hour * 1.15;
+    let xmax = nodes[0].shortfall_usd_per_hour * 1.15;
     let n = nodes.len() as f64;
     let names: Vec<String> = nodes.iter().map(|n| n.node.clone()).collect();
+    let height = (80 + 22 * nodes.len()).max(200) as u32;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (640, 340)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (640, height)).into_drawing_area();
         root.fill(&WHITE).map_err(&err)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption("Shortfall per node ($/h)", ("sans-serif", 16))
+            .caption(
+                "Shortfall per node ($/h): red = return the node",
+                ("sans-serif", 16),
+            )
             .margin(10)
-            .x_label_area_size(90)
-            .y_label_area_size(55)
-            .build_cartesian_2d(0f64..n, 0f64..ymax)
+            .x_label_area_size(35)
+            .y_label_area_size(110)
+            .build_cartesian_2d(0f64..xmax, 0f64..n)
             .map_err(&err)?;
         chart
             .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(nodes.len() * 2 + 1)
-            .x_label_formatter(&|x| {
-                let i = x.floor() as usize;
-                if (x - (i as f64 + 0.5)).abs() < 1e-6 {
-                    names.get(i).cloned().unwrap_or_default()
+            .disable_y_mesh()
+            .y_labels(nodes.len() * 2 + 1)
+            .y_label_formatter(&|y| {
+                // Label each bar at its centre only; the worst node on top.
+                let i = y.floor() as usize;
+                if (y - (i as f64 + 0.5)).abs() < 1e-6 {
+                    names
+                        .get(nodes_len_rev(names.len(), i))
+                        .cloned()
+                        .unwrap_or_default()
                 } else {
                     String::new()
                 }
             })
-            .x_label_style(
-                ("sans-serif", 11)
-                    .into_font()
-                    .transform(FontTransform::Rotate90),
-            )
-            .y_desc("$ per hour")
-            .y_label_formatter(&|v| format!("{v:.2}"))
+            .x_desc("$ per hour")
+            .x_label_formatter(&|v| format!("{v:.2}"))
             .draw()
             .map_err(&err)?;
         chart
@@ -390,11 +397,9 @@ pub fn shortfall_svg(report: &FleetReport) -> Result<String, HtmlError> {
                 } else {
                     RGBColor(230, 150, 30)
                 };
+                let y = nodes_len_rev(nodes.len(), i) as f64;
                 Rectangle::new(
-                    [
-                        (i as f64 + 0.15, 0.0),
-                        (i as f64 + 0.85, node.shortfall_usd_per_hour),
-                    ],
+                    [(0.0, y + 0.15), (node.shortfall_usd_per_hour, y + 0.85)],
                     color.mix(0.8).filled(),
                 )
             }))
@@ -402,6 +407,11 @@ pub fn shortfall_svg(report: &FleetReport) -> Result<String, HtmlError> {
         root.present().map_err(&err)?;
     }
     Ok(inline_svg(svg))
+}
+
+/// Row `i` from the top of `n` rows, in plotters' bottom-up coordinates (and back).
+fn nodes_len_rev(n: usize, i: usize) -> usize {
+    n.saturating_sub(1).saturating_sub(i)
 }
 
 const STYLE: &str = "
