@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 pub use verdict::{FleetReport, build_report};
@@ -443,7 +444,7 @@ pub struct MetricInfo {
 /// Folded state of one node.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeAcc {
-    pub name: String,
+    pub name: Arc<str>,
     pub runs: u32,
     pub devices: Vec<u32>,
     pub status: Option<Status>,
@@ -460,7 +461,8 @@ pub struct DeviceAcc {
     pub node: u32,
     pub index: usize,
     pub uuid: Option<String>,
-    pub name: String,
+    /// Shared: a fleet has a handful of distinct GPU names, not 800,000.
+    pub name: Arc<str>,
     pub runs: u32,
     /// (metric index, worst value over runs).
     pub values: Vec<(u16, f64)>,
@@ -484,14 +486,15 @@ impl DeviceAcc {
 #[derive(Debug, Default)]
 pub struct Fleet {
     pub metrics: Vec<MetricInfo>,
-    metric_index: HashMap<String, u16>,
+    pub(crate) metric_index: HashMap<String, u16>,
     pub nodes: Vec<NodeAcc>,
-    node_index: HashMap<String, u32>,
+    pub(crate) node_index: HashMap<String, u32>,
     pub devices: Vec<DeviceAcc>,
-    device_index: HashMap<(u32, String), u32>,
+    pub(crate) device_index: HashMap<(u32, String), u32>,
     /// "device key @ started_at" → origin of the first result holding it.
-    seen: HashMap<String, u32>,
-    origins: Vec<String>,
+    pub(crate) seen: HashMap<String, u32>,
+    pub(crate) origins: Vec<String>,
+    pub(crate) names: HashMap<String, Arc<str>>,
     pub bad: Vec<BadFile>,
     pub results: usize,
 }
@@ -554,7 +557,7 @@ impl Fleet {
                 let id = self.nodes.len() as u32;
                 self.node_index.insert(f.hostname.clone(), id);
                 self.nodes.push(NodeAcc {
-                    name: f.hostname.clone(),
+                    name: Arc::from(f.hostname.as_str()),
                     runs: 0,
                     devices: Vec::new(),
                     status: None,
@@ -589,11 +592,16 @@ impl Fleet {
                     let id = self.devices.len() as u32;
                     self.device_index.insert(key, id);
                     self.nodes[node_id as usize].devices.push(id);
+                    let name = self
+                        .names
+                        .entry(d.name.clone())
+                        .or_insert_with(|| Arc::from(d.name.as_str()))
+                        .clone();
                     self.devices.push(DeviceAcc {
                         node: node_id,
                         index: d.index,
                         uuid: d.uuid.clone(),
-                        name: d.name.clone(),
+                        name,
                         runs: 0,
                         values: Vec::new(),
                         status: None,
@@ -891,11 +899,28 @@ pub fn render_text(r: &FleetReport) -> String {
         r.outliers.len(),
         r.stragglers.len()
     );
-    for n in r.nodes.iter().filter(|n| n.uniformly_slow) {
+    // Lists are cut at LIST entries: a terminal is no place for 10,000 node names (see --json).
+    const LIST: usize = 10;
+    let more = |n: usize| {
+        if n > LIST {
+            format!(" … and {} more (see --json)", n - LIST)
+        } else {
+            String::new()
+        }
+    };
+    let slow: Vec<&str> = r
+        .nodes
+        .iter()
+        .filter(|n| n.uniformly_slow)
+        .map(|n| n.node.as_str())
+        .collect();
+    if !slow.is_empty() {
         let _ = writeln!(
             s,
-            "uniformly slow node: {} (every GPU below contract; a relative check would pass it)",
-            n.node
+            "uniformly slow nodes (every GPU below contract; a relative check would pass them): {}: {}{}",
+            slow.len(),
+            slow[..slow.len().min(LIST)].join(", "),
+            more(slow.len())
         );
     }
     if let (Some(o), Some(a)) = (r.overall, r.accepted) {
@@ -916,18 +941,31 @@ pub fn render_text(r: &FleetReport) -> String {
         let _ = writeln!(s);
     }
     if !r.return_nodes.is_empty() {
-        let _ = writeln!(s, "return nodes: {}", r.return_nodes.join(", "));
+        let n = r.return_nodes.len();
+        let _ = writeln!(
+            s,
+            "return nodes: {}{}",
+            r.return_nodes[..n.min(LIST)].join(", "),
+            more(n)
+        );
     }
     if !r.return_gpus.is_empty() {
         let gpus: Vec<String> = r
             .return_gpus
             .iter()
+            .take(LIST + 1)
             .map(|g| match &g.uuid {
                 Some(u) => format!("{} GPU {} ({u})", g.node, g.device),
                 None => format!("{} device {}", g.node, g.device),
             })
             .collect();
-        let _ = writeln!(s, "return GPUs: {}", gpus.join(", "));
+        let n = r.return_gpus.len();
+        let _ = writeln!(
+            s,
+            "return GPUs: {}{}",
+            gpus[..gpus.len().min(LIST)].join(", "),
+            more(n)
+        );
     }
     if r.wrong_results {
         let _ = writeln!(

@@ -18,10 +18,40 @@ use crate::contract::Contract;
 use crate::contract::verdict::Status;
 use crate::stats::percentile_sorted;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 pub const FLEET_SCHEMA: &str = "gpuaudit.fleet/v1";
+
+impl DeviceReport {
+    pub fn value(&self, metric: &str) -> Option<f64> {
+        self.values
+            .iter()
+            .find(|(m, _)| &**m == metric)
+            .map(|&(_, v)| v)
+    }
+}
+
+/// `[(name, value)]` in memory, `{"name": value}` in JSON.
+mod metric_map {
+    use serde::ser::SerializeMap;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    pub fn serialize<S: Serializer>(v: &[(Arc<str>, f64)], s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(v.len()))?;
+        for (k, x) in v {
+            map.serialize_entry(&**k, x)?;
+        }
+        map.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(Arc<str>, f64)>, D::Error> {
+        let map = BTreeMap::<String, f64>::deserialize(d)?;
+        Ok(map.into_iter().map(|(k, v)| (Arc::from(k), v)).collect())
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InputCounts {
@@ -81,14 +111,17 @@ pub struct Flag {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviceReport {
-    pub node: String,
+    /// Shared with the node and the other devices (memory: see the module docs of `fleet`).
+    pub node: Arc<str>,
     pub device: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
-    pub name: String,
+    pub name: Arc<str>,
     pub runs: u32,
-    /// Metric → value (median of the run; the worst run when there were several).
-    pub values: BTreeMap<String, f64>,
+    /// Metric → value (median of the run; the worst run when there were several). A JSON
+    /// object; in memory a short list whose names are shared by every device.
+    #[serde(with = "metric_map")]
+    pub values: Vec<(Arc<str>, f64)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -198,8 +231,16 @@ pub fn build_report(fleet: Fleet, contract: Option<&Contract>, now: SystemTime) 
         devices,
         bad,
         results,
-        ..
+        metric_index,
+        node_index,
+        device_index,
+        seen,
+        origins,
+        names,
     } = fleet;
+    // The lookup tables only served the fold; at 800,000 devices they hold ~200 MB of keys that
+    // the report does not need.
+    drop((metric_index, node_index, device_index, seen, origins, names));
     let targets = contract.map(gpu_target_lines).unwrap_or_default();
 
     // Distributions, one value per device.
@@ -245,7 +286,7 @@ pub fn build_report(fleet: Fleet, contract: Option<&Contract>, now: SystemTime) 
             {
                 device_flags[i].push(format!("fleet_outlier:{}", info.name));
                 outliers.push(Flag {
-                    node: nodes[d.node as usize].name.clone(),
+                    node: nodes[d.node as usize].name.to_string(),
                     device: d.index,
                     uuid: d.uuid.clone(),
                     metric: info.name.clone(),
@@ -287,7 +328,7 @@ pub fn build_report(fleet: Fleet, contract: Option<&Contract>, now: SystemTime) 
                     let dev = &devices[d as usize];
                     device_flags[d as usize].push(format!("straggler:{}", info.name));
                     stragglers.push(Flag {
-                        node: node.name.clone(),
+                        node: node.name.to_string(),
                         device: dev.index,
                         uuid: dev.uuid.clone(),
                         metric: info.name.clone(),
@@ -312,7 +353,7 @@ pub fn build_report(fleet: Fleet, contract: Option<&Contract>, now: SystemTime) 
             let all_fail = failing > 0 && failing == node.devices.len();
             let returned = failing >= 2 || node.instance_target_failed;
             NodeReport {
-                node: node.name.clone(),
+                node: node.name.to_string(),
                 runs: node.runs,
                 devices: node.devices.len(),
                 status: node.status,
@@ -329,6 +370,7 @@ pub fn build_report(fleet: Fleet, contract: Option<&Contract>, now: SystemTime) 
         })
         .collect();
 
+    let metric_names: Vec<Arc<str>> = infos.iter().map(|i| Arc::from(i.name.as_str())).collect();
     let mut device_reports: Vec<DeviceReport> = devices
         .into_iter()
         .zip(device_flags)
@@ -348,7 +390,7 @@ pub fn build_report(fleet: Fleet, contract: Option<&Contract>, now: SystemTime) 
                 values: d
                     .values
                     .iter()
-                    .map(|&(m, v)| (infos[m as usize].name.clone(), v))
+                    .map(|&(m, v)| (metric_names[m as usize].clone(), v))
                     .collect(),
                 status: d.status,
                 reasons: d.reasons,
@@ -371,9 +413,9 @@ pub fn build_report(fleet: Fleet, contract: Option<&Contract>, now: SystemTime) 
     return_nodes.sort();
     let return_gpus: Vec<GpuRef> = device_reports
         .iter()
-        .filter(|d| d.status == Some(Status::Fail) && !returned_nodes.contains(d.node.as_str()))
+        .filter(|d| d.status == Some(Status::Fail) && !returned_nodes.contains(&*d.node))
         .map(|d| GpuRef {
-            node: d.node.clone(),
+            node: d.node.to_string(),
             device: d.device,
             uuid: d.uuid.clone(),
             shortfall_usd_per_hour: d.shortfall_usd_per_hour,

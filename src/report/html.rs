@@ -201,7 +201,7 @@ pub fn strip_svg(
         let devs = by_node.get(node).map(Vec::as_slice).unwrap_or(&[]);
         let k = devs.len().max(1) as f64;
         for (j, d) in devs.iter().enumerate() {
-            if let Some(&v) = d.values.get(&m.metric) {
+            if let Some(v) = d.value(&m.metric) {
                 let outlier = d
                     .flags
                     .iter()
@@ -211,9 +211,9 @@ pub fn strip_svg(
                     .iter()
                     .any(|f| f == &format!("straggler:{}", m.metric));
                 // Below the contract on *this* metric, not merely a failing device.
-                let below =
-                    m.target
-                        .is_some_and(|t| if m.higher_is_better { v < t } else { v > t });
+                let below = m
+                    .target
+                    .is_some_and(|t| if m.higher_is_better { v < t } else { v > t });
                 // Spread a node's GPUs across its column so that equal values stay visible.
                 let x = i as f64 + 0.5 + (j as f64 - (k - 1.0) / 2.0) * (0.7 / k);
                 points.push((x, v, outlier, straggler, below));
@@ -596,7 +596,7 @@ pub fn render(report: &FleetReport) -> Result<String, HtmlError> {
     h.push_str("</tbody></table>\n<div class=\"charts\">");
     let mut by_node: HashMap<&str, Vec<&DeviceReport>> = HashMap::new();
     for d in &report.devices {
-        by_node.entry(d.node.as_str()).or_default().push(d);
+        by_node.entry(&*d.node).or_default().push(d);
     }
     for m in &report.metrics {
         h.push_str(&histogram_svg(m)?);
@@ -644,8 +644,8 @@ pub fn render(report: &FleetReport) -> Result<String, HtmlError> {
             status_cell(d.status)
         );
         for m in &metric_names {
-            match d.values.get(*m) {
-                Some(&v) => h.push_str(&num_cell(v, fmt_num(v))),
+            match d.value(m) {
+                Some(v) => h.push_str(&num_cell(v, fmt_num(v))),
                 None => h.push_str("<td></td>"),
             }
         }
