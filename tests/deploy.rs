@@ -76,7 +76,7 @@ fn k8s_indexed_job_one_pod_per_gpu_node() {
     assert!(fleet.contains("gpuaudit fleet /results/runs "));
     // Names that must agree across files.
     let claim = one(&pvc, "name");
-    assert_eq!(values(&job, "claimName"), [claim.clone()]);
+    assert_eq!(values(&job, "claimName"), std::slice::from_ref(&claim));
     assert_eq!(values(&fleet, "claimName"), [claim]);
     assert!(
         pvc.contains("ReadWriteMany"),

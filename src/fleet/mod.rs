@@ -772,59 +772,6 @@ pub fn gpu_target_lines(contract: &Contract) -> Vec<(String, f64)> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wildcards() {
-        assert!(wildcard_match("*.json", "node1.json"));
-        assert!(wildcard_match("node?-*.json", "node1-0.json"));
-        assert!(!wildcard_match("node?.json", "node12.json"));
-        assert!(wildcard_match("*", ""));
-        assert!(!wildcard_match("*.json", "a.jsonl"));
-    }
-
-    #[test]
-    fn parse_classifies_bad_input() {
-        assert_eq!(
-            parse_result(b"{\"schema\": \"gpu").unwrap_err().0,
-            BadKind::Truncated
-        );
-        assert_eq!(parse_result(b"").unwrap_err().0, BadKind::Truncated);
-        assert_eq!(parse_result(b"{nope}").unwrap_err().0, BadKind::Malformed);
-        assert_eq!(
-            parse_result(b"{\"schema\": \"gpuaudit.result/v9\"}")
-                .unwrap_err()
-                .0,
-            BadKind::UnknownSchema
-        );
-        assert_eq!(
-            parse_result(b"[1, 2]").unwrap_err().0,
-            BadKind::UnknownSchema
-        );
-        assert_eq!(
-            parse_result(b"{\"schema\": \"gpuaudit.result/v1\"}")
-                .unwrap_err()
-                .0,
-            BadKind::Invalid
-        );
-    }
-
-    #[test]
-    fn attribution_forms() {
-        let text = br#"{"measurements": [
-            {"device": 0, "telemetry": {"attribution": "thermal"}},
-            {"device": 1, "telemetry": {"attribution": ["power cap", {"reason": "pcie x8"}]}},
-            {"device": 1, "telemetry": {"attribution": ["power cap"]}},
-            {"device": 2}]}"#;
-        let a = attributions(text);
-        assert_eq!(a[&0], vec!["thermal".to_string()]);
-        assert_eq!(a[&1], vec!["power cap".to_string(), "pcie x8".to_string()]);
-        assert!(!a.contains_key(&2));
-    }
-}
-
 /// Write the report atomically, streaming: a fleet of 800,000 devices makes a JSON text of
 /// hundreds of MB, which need not sit in memory next to the report it came from.
 pub fn write_json(report: &FleetReport, path: &Path) -> Result<()> {
@@ -974,4 +921,57 @@ pub fn render_text(r: &FleetReport) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("*.json", "node1.json"));
+        assert!(wildcard_match("node?-*.json", "node1-0.json"));
+        assert!(!wildcard_match("node?.json", "node12.json"));
+        assert!(wildcard_match("*", ""));
+        assert!(!wildcard_match("*.json", "a.jsonl"));
+    }
+
+    #[test]
+    fn parse_classifies_bad_input() {
+        assert_eq!(
+            parse_result(b"{\"schema\": \"gpu").unwrap_err().0,
+            BadKind::Truncated
+        );
+        assert_eq!(parse_result(b"").unwrap_err().0, BadKind::Truncated);
+        assert_eq!(parse_result(b"{nope}").unwrap_err().0, BadKind::Malformed);
+        assert_eq!(
+            parse_result(b"{\"schema\": \"gpuaudit.result/v9\"}")
+                .unwrap_err()
+                .0,
+            BadKind::UnknownSchema
+        );
+        assert_eq!(
+            parse_result(b"[1, 2]").unwrap_err().0,
+            BadKind::UnknownSchema
+        );
+        assert_eq!(
+            parse_result(b"{\"schema\": \"gpuaudit.result/v1\"}")
+                .unwrap_err()
+                .0,
+            BadKind::Invalid
+        );
+    }
+
+    #[test]
+    fn attribution_forms() {
+        let text = br#"{"measurements": [
+            {"device": 0, "telemetry": {"attribution": "thermal"}},
+            {"device": 1, "telemetry": {"attribution": ["power cap", {"reason": "pcie x8"}]}},
+            {"device": 1, "telemetry": {"attribution": ["power cap"]}},
+            {"device": 2}]}"#;
+        let a = attributions(text);
+        assert_eq!(a[&0], vec!["thermal".to_string()]);
+        assert_eq!(a[&1], vec!["power cap".to_string(), "pcie x8".to_string()]);
+        assert!(!a.contains_key(&2));
+    }
 }

@@ -525,9 +525,9 @@ pub fn render(report: &FleetReport) -> Result<String, HtmlError> {
                 usd(t)
             );
         }
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "; the return list accounts for {}/h.</p>\n",
+            "; the return list accounts for {}/h.</p>",
             usd(p.returned_shortfall_usd_per_hour)
         );
         h.push_str("<div class=\"charts\">");
