@@ -60,6 +60,9 @@ pub enum Command {
     /// Check a result file's signature against a public key
     #[command(after_help = VERIFY_AFTER_HELP)]
     Verify(VerifyArgs),
+    /// Aggregate many result files: distributions, outliers, stragglers, fleet $ shortfall
+    #[command(after_help = FLEET_AFTER_HELP)]
+    Fleet(FleetArgs),
 }
 
 const VERIFY_AFTER_HELP: &str = "\
@@ -102,6 +105,51 @@ pub struct VerifyArgs {
     /// The signer's public key (PEM, as written by keygen as KEY.pub)
     #[arg(long, value_name = "PUB")]
     pub pubkey: PathBuf,
+}
+
+const FLEET_AFTER_HELP: &str = "\
+Examples:
+  gpuaudit fleet results/                                   every *.json / *.jsonl below results/
+  gpuaudit fleet 'results/node*.json' --contract contracts/aws-p5.48xlarge.toml --html fleet.html
+  cat all.jsonl | gpuaudit fleet - --json fleet.json        JSON lines on standard input
+
+Unreadable, truncated, malformed, unknown-schema, invalid and duplicate results (same device and
+start time twice) are listed and counted, not fatal unless --strict.
+
+Exit codes: 0 every node delivers the contract (or no contract), 1 a node is not accepted,
+2 usage error (or, with --strict, any file not counted), 4 a result holds wrong results.";
+
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    /// Result files, folders (searched for *.json and *.jsonl), globs with * or ? in the last
+    /// component, or "-" for JSON lines (one result per line) on standard input
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Judge every result against this contract (TOML)
+    #[arg(long, value_name = "FILE")]
+    pub contract: Option<PathBuf>,
+
+    /// Write the fleet report (schema gpuaudit.fleet/v1) here ("-" for standard output)
+    #[arg(long, value_name = "OUT")]
+    pub json: Option<PathBuf>,
+
+    /// Write a self-contained HTML report (SVG charts, sortable table) here
+    #[arg(long, value_name = "OUT")]
+    pub html: Option<PathBuf>,
+
+    /// Count only results signed by a public key in this folder (*.pub / *.pem, as written by
+    /// keygen); unsigned, otherwise signed or altered results are listed as untrusted
+    #[arg(long, value_name = "DIR")]
+    pub trusted_keys: Option<PathBuf>,
+
+    /// Any file that cannot be counted is an error (exit 2, nothing written)
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Print nothing but errors
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 const CHECK_AFTER_HELP: &str = "\

@@ -1,8 +1,8 @@
 //! What each subcommand does at the binary's edge: printing, exit codes, signal handling.
 
 use crate::cli::{
-    CheckArgs, Cli, Command, InfoArgs, KeygenArgs, ProgressArg, RunArgs, SignArgs, SpecsArgs,
-    VerifyArgs,
+    CheckArgs, Cli, Command, FleetArgs, InfoArgs, KeygenArgs, ProgressArg, RunArgs, SignArgs,
+    SpecsArgs, VerifyArgs,
 };
 use anyhow::Result;
 use gpuaudit::backend;
@@ -25,6 +25,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Keygen(args) => keygen(&args),
         Command::Sign(args) => sign(&args),
         Command::Verify(args) => verify(&args),
+        Command::Fleet(args) => fleet(&args),
     }
 }
 
@@ -92,6 +93,81 @@ fn verify(args: &VerifyArgs) -> Result<i32> {
             Ok(exit_code::TARGET_FAILED)
         }
     }
+}
+
+/// `gpuaudit fleet PATH…`.
+fn fleet(args: &FleetArgs) -> Result<i32> {
+    use gpuaudit::fleet;
+    let contract = args.contract.as_deref().map(Contract::load).transpose()?;
+    let use_stdin = args.paths.iter().any(|p| p.as_os_str() == "-");
+    let paths: Vec<std::path::PathBuf> = args
+        .paths
+        .iter()
+        .filter(|p| p.as_os_str() != "-")
+        .cloned()
+        .collect();
+    let sources = fleet::expand_inputs(&paths)?;
+    let now = std::time::SystemTime::now();
+    let stdin = std::io::stdin();
+    let mut lock = stdin.lock();
+    let input: Option<&mut dyn std::io::BufRead> = if use_stdin { Some(&mut lock) } else { None };
+    let trusted = args
+        .trusted_keys
+        .as_deref()
+        .map(gpuaudit::evidence::load_trusted_keys)
+        .transpose()?;
+    if let Some(t) = &trusted {
+        for (path, why) in &t.skipped {
+            eprintln!("warning: --trusted-keys: skipped {}: {why}", path.display());
+        }
+    }
+    let judging = fleet::Judging {
+        contract: contract.as_ref(),
+        trusted: trusted.as_ref().map(|t| t.keys.as_slice()),
+        now,
+    };
+    let folded = fleet::aggregate(&sources, input, judging);
+    if args.strict && !folded.bad.is_empty() {
+        for b in &folded.bad {
+            eprintln!("{}: {}", b.origin, b.reason);
+        }
+        return Err(gpuaudit::Error::Usage(format!(
+            "--strict: {} of {} results could not be counted (listed above); nothing written",
+            folded.bad.len(),
+            folded.bad.len() + folded.results
+        ))
+        .into());
+    }
+    let report = fleet::build_report(folded, contract.as_ref(), now);
+    let to_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    if let Some(out) = &args.json {
+        if to_stdout {
+            let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+            serde_json::to_writer_pretty(&mut w, &report)?;
+            std::io::Write::write_all(&mut w, b"\n")?;
+        } else {
+            fleet::write_json(&report, out)?;
+        }
+    }
+    if let Some(out) = &args.html {
+        let html = gpuaudit::report::html::render(&report)?;
+        gpuaudit::result::write_atomic(out, html.as_bytes())?;
+    }
+    if !args.quiet {
+        let text = fleet::render_text(&report);
+        if to_stdout {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
+    }
+    Ok(if report.wrong_results {
+        exit_code::WRONG_RESULTS
+    } else if report.accepted == Some(false) {
+        exit_code::TARGET_FAILED
+    } else {
+        exit_code::OK
+    })
 }
 
 /// First Ctrl-C: finish the current sample, write what was measured, exit 130.

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod contract;
 pub mod error;
 pub mod evidence;
+pub mod fleet;
 pub mod host;
 pub mod report;
 pub mod result;

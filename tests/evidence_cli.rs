@@ -334,3 +334,76 @@ fn without_a_cloud_the_instance_is_absent_with_the_reason() {
     );
     assert!(v.get("signature").is_none());
 }
+
+#[test]
+fn fleet_with_trusted_keys_counts_only_results_signed_by_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = dir.path().join("trusted");
+    std::fs::create_dir(&keys).expect("mkdir");
+    let (key, _public) = keygen(&keys, "auditor");
+    let (other_key, _) = keygen(dir.path(), "stranger");
+    let results = dir.path().join("results");
+    std::fs::create_dir(&results).expect("mkdir");
+    let run = |name: &str, sign: Option<&Path>| {
+        let mut cmd = gpuaudit();
+        cmd.args([
+            "run",
+            "--backend",
+            "cpu",
+            "--suite",
+            "quick",
+            "--bench",
+            "stream.copy",
+        ])
+        .args(["--max-time=0.2s", "--quiet", "--json"])
+        .arg(results.join(name));
+        if let Some(k) = sign {
+            cmd.arg("--sign").arg(k);
+        }
+        cmd.assert().code(0);
+    };
+    run("trusted.json", Some(&key));
+    run("unsigned.json", None);
+    run("stranger.json", Some(&other_key));
+    // A trusted file changed after signing must not count either.
+    run("altered.json", Some(&key));
+    let altered = results.join("altered.json");
+    let text = std::fs::read_to_string(&altered).expect("read");
+    std::fs::write(
+        &altered,
+        text.replacen("\"complete\": true", "\"complete\": false", 1),
+    )
+    .expect("write");
+
+    let report = dir.path().join("fleet.json");
+    gpuaudit()
+        .arg("fleet")
+        .arg(&results)
+        .arg("--trusted-keys")
+        .arg(&keys)
+        .arg("--json")
+        .arg(&report)
+        .arg("--quiet")
+        .assert()
+        .code(0);
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    assert_eq!(v["inputs"]["results"], 1, "{}", v["inputs"]);
+    assert_eq!(v["inputs"]["untrusted"], 3, "{}", v["inputs"]);
+    let reasons: Vec<String> = v["bad_files"]
+        .as_array()
+        .expect("bad files")
+        .iter()
+        .map(|b| format!("{} {}", b["origin"], b["reason"]))
+        .collect();
+    let find = |name: &str| {
+        reasons
+            .iter()
+            .find(|r| r.contains(name))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(find("unsigned.json").contains("not signed"), "{reasons:?}");
+    assert!(find("stranger.json").contains("key"), "{reasons:?}");
+    assert!(find("altered.json").contains("changed"), "{reasons:?}");
+}
