@@ -291,26 +291,40 @@ impl RunResult {
 /// Write `bytes` to `path` atomically: a temporary file in the same folder, flushed to disk, then
 /// renamed over the target. Readers see the old file or the new one, never half of one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let err = |source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = parent_dir(path);
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "result.json".into());
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// [`write_atomic`] for content produced by a writer (streamed, so a report of hundreds of MB
+/// need not sit in memory as one string).
+pub fn write_atomic_with(
+    path: &Path,
+    produce: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> Result<()> {
+    let tmp = temp_path_beside(path);
     let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        produce(&mut w)?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
         std::fs::rename(&tmp, path)
     };
-    write().map_err(|e| {
+    write().map_err(|source| {
         let _ = std::fs::remove_file(&tmp);
-        err(e)
+        Error::Write {
+            path: path.to_path_buf(),
+            source,
+        }
     })
+}
+
+/// A temporary file name in the same folder as `path` (so a rename onto it is atomic), hidden
+/// and unique to this process: `.<name>.tmp-<pid>`.
+pub fn temp_path_beside(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "gpuaudit".into());
+    parent_dir(path).join(format!(".{name}.tmp-{}", std::process::id()))
 }
 
 fn parent_dir(path: &Path) -> PathBuf {

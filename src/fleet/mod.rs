@@ -756,32 +756,10 @@ pub fn gpu_target_lines(contract: &Contract) -> Vec<(String, f64)> {
 /// Write the report atomically, streaming: a fleet of 800,000 devices makes a JSON text of
 /// hundreds of MB, which need not sit in memory next to the report it came from.
 pub fn write_json(report: &FleetReport, path: &Path) -> Result<()> {
-    use std::io::Write;
-    let err = |source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "fleet.json".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let file = std::fs::File::create(&tmp)?;
-        let mut w = std::io::BufWriter::new(file);
-        serde_json::to_writer_pretty(&mut w, report).map_err(std::io::Error::other)?;
-        w.write_all(b"\n")?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        err(e)
+    crate::result::write_atomic_with(path, |w| {
+        use std::io::Write;
+        serde_json::to_writer_pretty(&mut *w, report).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")
     })
 }
 
