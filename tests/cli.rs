@@ -1,23 +1,11 @@
 //! The command line as a user meets it: exit codes, one-line errors, the result file, interrupts.
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use std::path::Path;
 use std::time::Duration;
 
-fn gpuaudit() -> Command {
-    let mut cmd = Command::cargo_bin("gpuaudit").expect("binary built by cargo");
-    // Keep a developer's environment from changing thread counts or the progress display.
-    cmd.env_remove("RAYON_NUM_THREADS");
-    // Never ask a cloud metadata service from a test, even on a cloud CI machine.
-    cmd.env("GPUAUDIT_METADATA_URL", "off");
-    cmd
-}
-
-fn load(path: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(path).expect("result file exists");
-    serde_json::from_str(&text).expect("result file is valid JSON")
-}
+mod common;
+use common::{gpuaudit, load_json};
 
 /// Poll `done` every 20 ms until it holds; fail the test after `limit`.
 fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
@@ -126,7 +114,7 @@ fn a_cpu_run_writes_a_complete_checked_result() {
         "{stdout}"
     );
 
-    let r = load(&path);
+    let r = load_json(&path);
     assert_eq!(r["schema"], "gpuaudit.result/v1");
     assert_eq!(r["complete"], true);
     assert_eq!(r["backend"], "cpu");
@@ -202,7 +190,7 @@ fn asking_for_an_unavailable_family_says_so() {
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(0));
-    let r = load(&path);
+    let r = load_json(&path);
     assert_eq!(r["skipped"][0]["bench"], "transfer");
     assert!(String::from_utf8_lossy(&out.stderr).contains("skipped transfer"));
 }
@@ -279,7 +267,7 @@ fn ctrl_c_keeps_every_completed_benchmark() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let r = load(&path);
+    let r = load_json(&path);
     assert_eq!(r["complete"], false);
     assert_eq!(r["interrupted"], true);
     let ms = r["measurements"].as_array().expect("measurements");
@@ -321,6 +309,6 @@ fn a_result_path_that_vanishes_mid_run_falls_back_and_says_where() {
         .map(|e| e.expect("entry").path())
         .collect();
     assert_eq!(saved.len(), 1, "{saved:?}");
-    let r = load(&saved[0]);
+    let r = load_json(&saved[0]);
     assert_eq!(r["measurements"][0]["metric"], "stream.copy.gbps");
 }

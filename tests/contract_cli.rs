@@ -1,13 +1,11 @@
 //! CLI tests of `gpuaudit check`, `gpuaudit specs` and `gpuaudit run --contract`: exit codes,
 //! one-line errors, nothing half-written.
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use std::path::{Path, PathBuf};
 
-fn gpuaudit() -> Command {
-    Command::cargo_bin("gpuaudit").expect("binary built")
-}
+mod common;
+use common::{gpuaudit, quick_cpu_run};
 
 fn contracts() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts")
@@ -209,16 +207,7 @@ fn run_with_a_cpu_contract_writes_a_verdict() {
         "cpu.toml",
         "provider = \"test\"\ninstance_type = \"local\"\n[price]\nusd_per_instance_hour = 0.40\n[[target]]\nmetric = \"stream.triad.gbps\"\nmin = 1\n",
     );
-    gpuaudit()
-        .args([
-            "run",
-            "--backend",
-            "cpu",
-            "--suite",
-            "quick",
-            "--bench",
-            "stream.triad",
-        ])
+    quick_cpu_run("stream.triad")
         .args(["--max-time", "1s", "--progress", "never", "--contract"])
         .arg(&c)
         .arg("--json")

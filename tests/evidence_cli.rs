@@ -2,19 +2,14 @@
 //! No test here sends a packet beyond 127.0.0.1: the instance lookup is either skipped (this
 //! machine is not a cloud instance, or GPUAUDIT_METADATA_URL=off) or aimed at a mock server.
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
-fn gpuaudit() -> Command {
-    let mut cmd = Command::cargo_bin("gpuaudit").expect("binary built by cargo");
-    cmd.env_remove("RAYON_NUM_THREADS");
-    cmd.env("GPUAUDIT_METADATA_URL", "off");
-    cmd
-}
+mod common;
+use common::{gpuaudit, quick_cpu_run};
 
 fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let key = dir.join(name);
@@ -259,18 +254,9 @@ fn signed_run_carries_provenance_and_instance_identity_from_the_mock_service() {
     let (key, public) = keygen(dir.path(), "k");
     let out = dir.path().join("run.json");
     let url = mock_imds(3);
-    gpuaudit()
+    quick_cpu_run("stream.triad")
         .env("GPUAUDIT_METADATA_URL", &url)
         .env("GPUAUDIT_METADATA_PROVIDER", "aws")
-        .args([
-            "run",
-            "--backend",
-            "cpu",
-            "--suite",
-            "quick",
-            "--bench",
-            "stream.triad",
-        ])
         .args(["--max-time=0.3s", "--quiet", "--sign"])
         .arg(&key)
         .arg("--json")
@@ -308,17 +294,8 @@ fn without_a_cloud_the_instance_is_absent_with_the_reason() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("run.json");
-    gpuaudit()
+    quick_cpu_run("stream.triad")
         .env_remove("GPUAUDIT_METADATA_URL")
-        .args([
-            "run",
-            "--backend",
-            "cpu",
-            "--suite",
-            "quick",
-            "--bench",
-            "stream.triad",
-        ])
         .args(["--max-time=0.3s", "--quiet", "--json"])
         .arg(&out)
         .assert()

@@ -1,27 +1,19 @@
 //! Telemetry and sustained mode end to end on the CPU backend (no GPU needed).
 
-use assert_cmd::Command;
 use gpuaudit::backend::{self, BackendChoice};
 use gpuaudit::result::RunResult;
 use gpuaudit::run::{BenchSelection, Event, Observer, RunConfig, Suite};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+mod common;
+use common::quick_cpu_run;
+
 #[test]
 fn a_three_second_sustained_cpu_run_has_a_series_with_clocks() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("s.json");
-    Command::cargo_bin("gpuaudit")
-        .expect("binary")
-        .args([
-            "run",
-            "--backend",
-            "cpu",
-            "--suite",
-            "quick",
-            "--bench",
-            "gemm",
-        ])
+    quick_cpu_run("gemm")
         .args(["--duration", "3s", "--quiet", "--json"])
         .arg(&path)
         .assert()
@@ -46,17 +38,7 @@ fn a_three_second_sustained_cpu_run_has_a_series_with_clocks() {
 fn a_plain_run_publishes_telemetry_per_measurement() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("t.json");
-    Command::cargo_bin("gpuaudit")
-        .expect("binary")
-        .args([
-            "run",
-            "--backend",
-            "cpu",
-            "--suite",
-            "quick",
-            "--bench",
-            "stream.triad",
-        ])
+    quick_cpu_run("stream.triad")
         .args(["--max-time", "1s", "--quiet", "--json"])
         .arg(&path)
         .assert()
