@@ -240,3 +240,30 @@ fn run_with_a_cpu_contract_writes_a_verdict() {
             .code(predicate::in_iter([0, 1]));
     }
 }
+
+#[test]
+fn a_failed_target_says_what_the_telemetry_shows() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // 100 TB/s of triad: no CPU delivers it, so the target fails and the verdict explains it.
+    let c = write(
+        dir.path(),
+        "cpu.toml",
+        "provider = \"test\"\ninstance_type = \"local\"\n[price]\nusd_per_instance_hour = 0.40\n[[target]]\nmetric = \"stream.triad.gbps\"\nmin = 100000\n",
+    );
+    let out = dir.path().join("r.json");
+    quick_cpu_run("stream.triad")
+        .args(["--max-time", "0.5s", "--progress", "never", "--contract"])
+        .arg(&c)
+        .arg("--json")
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("VERDICT: FAIL"))
+        .stdout(predicate::str::contains(
+            "cause: instance stream.triad.gbps: ",
+        ));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("written")).expect("json");
+    let causes = &v["verdict"]["targets"][0]["causes"];
+    assert!(causes.as_array().is_some_and(|c| !c.is_empty()), "{causes}");
+}

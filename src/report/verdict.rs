@@ -113,6 +113,25 @@ pub fn render_verdict(v: &Verdict, prefix: &str) -> String {
     rows.extend(v.targets.iter().map(|t| target_row(t, prefix)));
     out += "\n";
     out += &render(&rows);
+    // Why a measured target fell short, from the telemetry and health findings
+    // (docs/telemetry.md); a target that was not measured has its reason in the table.
+    for t in v
+        .targets
+        .iter()
+        .filter(|t| t.status != Status::Pass && t.median.is_some())
+    {
+        let who = t
+            .device
+            .map(|d| format!("{prefix}{d}"))
+            .unwrap_or_else(|| "instance".into());
+        for c in &t.causes {
+            let cause = serde_json::to_value(c.cause)
+                .ok()
+                .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+                .unwrap_or_default();
+            out += &format!("cause: {who} {}: {cause} — {}\n", t.metric, c.evidence);
+        }
+    }
     if !v.price_performance.is_empty() {
         let items: Vec<String> = v
             .price_performance
