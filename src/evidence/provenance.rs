@@ -148,9 +148,28 @@ pub fn collect(backend: &dyn Backend, devices: &[DeviceInfo]) -> Provenance {
                 path: c.path,
             })
             .collect(),
-        devices: devices.iter().map(device_identity).collect(),
+        devices: with_board_identity(backend, devices.iter().map(device_identity).collect()),
         instance: instance_identity(),
     }
+}
+
+/// On GPUs, add the serial number and VBIOS that NVML reads (joined by UUID), where the driver's
+/// /proc files gave none. Without NVML the identities stay as they are.
+fn with_board_identity(backend: &dyn Backend, mut ids: Vec<DeviceIdentity>) -> Vec<DeviceIdentity> {
+    if backend.kind() != BackendKind::Cuda {
+        return ids;
+    }
+    let Ok(nvml) = crate::telemetry::nvml::open() else {
+        return ids;
+    };
+    for id in &mut ids {
+        if let Some(uuid) = id.uuid.clone() {
+            let (serial, vbios) = crate::telemetry::nvml::board_identity(&nvml, &uuid);
+            id.serial = id.serial.take().or(serial);
+            id.vbios_version = id.vbios_version.take().or(vbios);
+        }
+    }
+    ids
 }
 
 /// SHA-256 of the running executable.

@@ -27,6 +27,18 @@ pub fn open_with(lib_path: Option<&std::ffi::OsStr>) -> Result<Arc<Nvml>, Teleme
     })
 }
 
+/// Board serial number and VBIOS version of the device `uuid`, where NVML can read them (the
+/// serial is only readable on boards that publish one). For provenance.
+pub fn board_identity(nvml: &Nvml, uuid: &str) -> (Option<String>, Option<String>) {
+    match nvml.device_by_uuid(normalize_uuid(uuid).as_str()) {
+        Ok(device) => (
+            device.serial().ok().filter(|s| !s.trim().is_empty()),
+            device.vbios_version().ok().filter(|v| !v.trim().is_empty()),
+        ),
+        Err(_) => (None, None),
+    }
+}
+
 /// NVML's UUID form: `GPU-` (or `MIG-`) + lowercase hex groups. The CUDA backend already prints
 /// `GPU-…`; this also accepts bare or upper-case forms so a join never fails on spelling.
 pub fn normalize_uuid(uuid: &str) -> String {
