@@ -439,19 +439,24 @@ mod tests {
         assert!((sample_value(Unit::Us, 1.0, 1000, 2.5e-3) - 2.5).abs() < 1e-12);
     }
 
+    /// No warm-up, 10 ms samples, a budget the fake (virtual-time) operations never reach.
+    fn virtual_time_sampling() -> SamplingSettings {
+        SamplingSettings {
+            rule: StoppingRule {
+                budget: Duration::from_secs(30),
+                ..StoppingRule::default()
+            },
+            warmup: Duration::ZERO,
+            min_sample: Duration::from_millis(10),
+        }
+    }
+
     #[test]
     fn sampling_calibrates_iterations_and_stops_on_precision() {
         let cancel = AtomicBool::new(false);
         let mut progress = |_: &str, _: Phase| {};
         let mut ctx = BenchContext {
-            sampling: SamplingSettings {
-                rule: StoppingRule {
-                    budget: Duration::from_secs(30),
-                    ..StoppingRule::default()
-                },
-                warmup: Duration::ZERO,
-                min_sample: Duration::from_millis(10),
-            },
+            sampling: virtual_time_sampling(),
             seed: 1,
             cancel: &cancel,
             progress: &mut progress,
@@ -482,14 +487,7 @@ mod tests {
         let cancel = AtomicBool::new(false);
         let mut progress = |_: &str, _: Phase| {};
         let mut ctx = BenchContext {
-            sampling: SamplingSettings {
-                rule: StoppingRule {
-                    budget: Duration::from_secs(30),
-                    ..StoppingRule::default()
-                },
-                warmup: Duration::ZERO,
-                min_sample: Duration::from_millis(10),
-            },
+            sampling: virtual_time_sampling(),
             seed: 1,
             cancel: &cancel,
             progress: &mut progress,

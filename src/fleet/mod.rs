@@ -814,12 +814,7 @@ pub fn render_text(r: &FleetReport) -> String {
             String::new()
         }
     };
-    let slow: Vec<&str> = r
-        .nodes
-        .iter()
-        .filter(|n| n.uniformly_slow)
-        .map(|n| n.node.as_str())
-        .collect();
+    let slow = r.uniformly_slow_nodes();
     if !slow.is_empty() {
         let _ = writeln!(
             s,

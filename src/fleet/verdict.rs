@@ -227,6 +227,17 @@ pub struct FleetReport {
 }
 
 /// Turn the fold into the report. Nodes are sorted by name, devices by node then index.
+impl FleetReport {
+    /// Nodes whose every GPU is below the contract: the case a relative rule lets through.
+    pub fn uniformly_slow_nodes(&self) -> Vec<&str> {
+        self.nodes
+            .iter()
+            .filter(|n| n.uniformly_slow)
+            .map(|n| n.node.as_str())
+            .collect()
+    }
+}
+
 pub fn build_report(fleet: Fleet, contract: Option<&Contract>, now: SystemTime) -> FleetReport {
     let Fleet {
         metrics: infos,

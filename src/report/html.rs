@@ -560,12 +560,7 @@ pub fn render(report: &FleetReport) -> Result<String, HtmlError> {
                 .join("; "))
         );
     }
-    let slow: Vec<&str> = report
-        .nodes
-        .iter()
-        .filter(|n| n.uniformly_slow)
-        .map(|n| n.node.as_str())
-        .collect();
+    let slow = report.uniformly_slow_nodes();
     if !slow.is_empty() {
         let _ = write!(
             h,

@@ -75,12 +75,6 @@ pub struct Sustained {
     pub decay: Vec<Decay>,
 }
 
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    crate::stats::percentile_sorted(&v, 0.5)
-}
-
 /// The decay rule on one series (window medians in order). `None` with fewer than 2 windows.
 /// Returns (k, first, last, drop fraction).
 pub fn detect_decay(series: &[f64], higher_is_better: bool) -> Option<(usize, f64, f64, f64)> {
@@ -89,8 +83,8 @@ pub fn detect_decay(series: &[f64], higher_is_better: bool) -> Option<(usize, f6
         return None;
     }
     let k = (n / 3).clamp(1, DECAY_MAX_K);
-    let first = median(&series[..k]);
-    let last = median(&series[n - k..]);
+    let first = crate::stats::median(&series[..k]);
+    let last = crate::stats::median(&series[n - k..]);
     if first <= 0.0 || last <= 0.0 {
         return None;
     }

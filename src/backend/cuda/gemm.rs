@@ -18,16 +18,13 @@
 //! **Timing**: CUDA events around a batch of products on one stream.
 
 use super::memory::{alloc, ensure_fits, free_bytes};
-use super::{CudaDevice, NAME, driver_err};
+use super::{CudaDevice, EventTimer, NAME, driver_err};
 use crate::backend::{GemmWorkload, Timed};
 use crate::bench::gemm::{GemmDtype, GemmSpec, ProductAccess, STREAM_A, STREAM_B};
 use crate::error::{Error, Result};
 use cudarc::cublas::{result as cublas_result, sys as cublas_sys};
 use cudarc::cublaslt::{result as lt_result, sys as lt_sys};
-use cudarc::driver::sys::CUevent_flags;
-use cudarc::driver::{
-    CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PushKernelArg,
-};
+use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PushKernelArg};
 use std::ffi::c_void;
 use std::sync::Arc;
 
@@ -123,8 +120,7 @@ pub struct CudaGemm {
     next: usize,
     last: Option<usize>,
     engine: Engine,
-    start: CudaEvent,
-    end: CudaEvent,
+    timer: EventTimer,
     row_times: CudaFunction,
     gather: CudaFunction,
     check_blocks: u32,
@@ -188,20 +184,13 @@ impl CudaGemm {
         }
         let engine = Engine::new(&stream, spec, major)?;
         stream.synchronize().map_err(driver_err("operand fill"))?;
-        let event = || {
-            device
-                .ctx
-                .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
-                .map_err(driver_err("new event"))
-        };
         Ok(CudaGemm {
             spec,
             sets,
             next: 0,
             last: None,
             engine,
-            start: event()?,
-            end: event()?,
+            timer: EventTimer::new(&device.ctx)?,
             row_times: device.kernels.get(fmt.row_times)?.clone(),
             gather: device.kernels.get(fmt.gather)?.clone(),
             check_blocks: device.sm_count * 16,
@@ -466,20 +455,11 @@ impl Drop for Engine {
 
 impl Timed for CudaGemm {
     fn run_timed(&mut self, iterations: u32) -> Result<f64> {
-        self.start
-            .record(&self.stream)
-            .map_err(driver_err("record start"))?;
+        self.timer.begin(&self.stream)?;
         for _ in 0..iterations {
             self.enqueue()?;
         }
-        self.end
-            .record(&self.stream)
-            .map_err(driver_err("record end"))?;
-        let ms = self
-            .start
-            .elapsed_ms(&self.end)
-            .map_err(driver_err("GEMM (asynchronous error)"))?;
-        Ok(ms as f64 / 1e3)
+        self.timer.finish(&self.stream, "GEMM")
     }
 }
 

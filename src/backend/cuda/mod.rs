@@ -38,7 +38,8 @@ use crate::bench::stream::StreamSpec;
 use crate::bench::transfer::TransferSpec;
 use crate::error::{Error, Result};
 use cudarc::driver::sys::CUdevice_attribute as Attr;
-use cudarc::driver::{CudaContext, CudaFunction, CudaStream, DriverError, LaunchConfig};
+use cudarc::driver::sys::CUevent_flags;
+use cudarc::driver::{CudaContext, CudaEvent, CudaFunction, CudaStream, DriverError, LaunchConfig};
 use cudarc::nvrtc::Ptx;
 use kernels::Target;
 use std::collections::HashMap;
@@ -49,6 +50,45 @@ pub(crate) const NAME: &str = "cuda";
 
 pub(crate) fn driver_err(what: &str) -> impl Fn(DriverError) -> Error + '_ {
     move |e| Error::backend(NAME, format!("{what}: {e:?}"))
+}
+
+/// Device-side timing: two events with timing enabled, recorded on a stream around the work, so
+/// a sample is GPU time and never includes host launch overhead or synchronisation.
+pub(crate) struct EventTimer {
+    pub(crate) start: CudaEvent,
+    end: CudaEvent,
+}
+
+impl EventTimer {
+    pub(crate) fn new(ctx: &Arc<CudaContext>) -> Result<EventTimer> {
+        // `None` would create events with timing disabled; ask for timing explicitly.
+        let event = || {
+            ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+                .map_err(driver_err("new event"))
+        };
+        Ok(EventTimer {
+            start: event()?,
+            end: event()?,
+        })
+    }
+
+    /// Mark the start of the timed work on `stream`.
+    pub(crate) fn begin(&self, stream: &CudaStream) -> Result<()> {
+        self.start
+            .record(stream)
+            .map_err(driver_err("record start"))
+    }
+
+    /// Mark the end on `stream` and wait for it; seconds between the marks. An asynchronous fault
+    /// in the timed work surfaces here, named by `what`.
+    pub(crate) fn finish(&self, stream: &CudaStream, what: &str) -> Result<f64> {
+        self.end.record(stream).map_err(driver_err("record end"))?;
+        let ms = self
+            .start
+            .elapsed_ms(&self.end)
+            .map_err(driver_err(&format!("{what} (asynchronous error)")))?;
+        Ok(ms as f64 / 1e3)
+    }
 }
 
 /// The CUDA backend: the devices found and the libraries in use.

@@ -1,12 +1,11 @@
 //! STREAM on a GPU: BabelStream's kernels from `kernels/stream.cu`, timed with CUDA events.
 
 use super::memory::{alloc, ensure_fits, free_bytes};
-use super::{CudaDevice, driver_err};
+use super::{CudaDevice, EventTimer, driver_err};
 use crate::backend::StreamWorkload;
 use crate::bench::stream::{SCALAR, START_VALUES, StreamOp};
 use crate::error::{Error, Result};
-use cudarc::driver::sys::CUevent_flags;
-use cudarc::driver::{CudaEvent, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -24,8 +23,7 @@ pub struct CudaStreamBench {
     config: LaunchConfig,
     blocks: u32,
     elements: usize,
-    start: CudaEvent,
-    end: CudaEvent,
+    timer: EventTimer,
     path: String,
 }
 
@@ -53,12 +51,6 @@ impl CudaStreamBench {
         ] {
             functions.insert(name, device.kernels.get(name)?.clone());
         }
-        let event = || {
-            device
-                .ctx
-                .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
-                .map_err(driver_err("new event"))
-        };
         let s = CudaStreamBench {
             a: alloc(&stream, elements, "STREAM array a")?,
             b: alloc(&stream, elements, "STREAM array b")?,
@@ -69,8 +61,7 @@ impl CudaStreamBench {
             config,
             blocks,
             elements,
-            start: event()?,
-            end: event()?,
+            timer: EventTimer::new(&device.ctx)?,
             path: device.kernels.path.clone(),
             stream,
         };
@@ -128,20 +119,11 @@ impl StreamWorkload for CudaStreamBench {
     }
 
     fn run_timed(&mut self, op: StreamOp, iterations: u32) -> Result<f64> {
-        self.start
-            .record(&self.stream)
-            .map_err(driver_err("record start"))?;
+        self.timer.begin(&self.stream)?;
         for _ in 0..iterations {
             self.enqueue(op)?;
         }
-        self.end
-            .record(&self.stream)
-            .map_err(driver_err("record end"))?;
-        let ms = self
-            .start
-            .elapsed_ms(&self.end)
-            .map_err(driver_err("STREAM (asynchronous error)"))?;
-        Ok(ms as f64 / 1e3)
+        self.timer.finish(&self.stream, "STREAM")
     }
 
     fn max_deviation(&mut self, expected: [f64; 3]) -> Result<[f64; 3]> {

@@ -10,7 +10,7 @@
 //! Sources hold a random pattern; the check compares every destination word with it.
 
 use super::memory::{alloc, alloc_pinned, ensure_fits, free_bytes};
-use super::{CudaDevice, NAME, driver_err};
+use super::{CudaDevice, EventTimer, NAME, driver_err};
 use crate::backend::{Timed, TransferWorkload};
 use crate::bench::transfer::{TransferKind, TransferSpec};
 use crate::error::{Error, Result};
@@ -44,9 +44,9 @@ pub struct CudaTransfer {
     stream: Arc<CudaStream>,
     /// Second stream, for the D2H half of bidirectional copies.
     stream2: Arc<CudaStream>,
-    start: CudaEvent,
+    timer: EventTimer,
+    /// Marks the end of the second stream's copies for the bidirectional join.
     mid: CudaEvent,
-    end: CudaEvent,
     pinned_src: Option<PinnedHostSlice<u64>>,
     pinned_dst: Option<PinnedHostSlice<u64>>,
     pageable_src: Option<Vec<u64>>,
@@ -130,9 +130,8 @@ impl CudaTransfer {
             words,
             stream,
             stream2,
-            start: event()?,
+            timer: EventTimer::new(ctx)?,
             mid: event()?,
-            end: event()?,
             pinned_src,
             pinned_dst,
             pageable_src,
@@ -213,12 +212,10 @@ impl CudaTransfer {
 impl Timed for CudaTransfer {
     fn run_timed(&mut self, iterations: u32) -> Result<f64> {
         let bidir = self.spec.kind == TransferKind::Bidir;
-        self.start
-            .record(&self.stream)
-            .map_err(driver_err("record start"))?;
+        self.timer.begin(&self.stream)?;
         if bidir {
             self.stream2
-                .wait(&self.start)
+                .wait(&self.timer.start)
                 .map_err(driver_err("join streams"))?;
         }
         for _ in 0..iterations {
@@ -232,14 +229,7 @@ impl Timed for CudaTransfer {
                 .wait(&self.mid)
                 .map_err(driver_err("join streams"))?;
         }
-        self.end
-            .record(&self.stream)
-            .map_err(driver_err("record end"))?;
-        let ms = self
-            .start
-            .elapsed_ms(&self.end)
-            .map_err(driver_err("copy (asynchronous error)"))?;
-        Ok(ms as f64 / 1e3)
+        self.timer.finish(&self.stream, "copy")
     }
 }
 
